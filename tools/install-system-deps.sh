@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install the Debian packages the demo and the tests need, only those missing.
+# Needs root (or sudo) only when something is missing.
+set -eu
+
+missing=""
+want() { missing="$missing $1"; }
+
+command -v pebble >/dev/null 2>&1 || want pebble
+[ -x /usr/bin/certbot ] || want certbot
+/usr/bin/python3 -c 'import dns.resolver' >/dev/null 2>&1 || want python3-dnspython
+command -v openssl >/dev/null 2>&1 || want openssl
+[ -x /usr/sbin/dovecot ] || want dovecot-imapd
+[ -x /usr/sbin/postfix ] || want postfix
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ]; then
+    sudo=""
+elif command -v sudo >/dev/null 2>&1; then
+    sudo="sudo"
+else
+    echo "error: missing Debian packages:$missing (run as root or install sudo)" >&2
+    exit 1
+fi
+echo "Installing Debian packages:$missing"
+$sudo apt-get update -q
+# Packages must not start their system services here (the tests run their own instances).
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing

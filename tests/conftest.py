@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from certbot._internal.display import obj as display_obj
 
 from tests.hostinger_stub import HostingerStub, ZoneStore
 
@@ -65,3 +67,11 @@ def credentials(tmp_path: Path, api: HostingerStub) -> Path:
     path.write_text(f"dns_hostinger_api_token = {TOKEN}\ndns_hostinger_api_url = {api.url}\n")
     os.chmod(path, 0o600)
     return path
+
+
+@pytest.fixture(autouse=True)
+def display() -> Iterator[io.StringIO]:
+    """certbot's non-interactive display, writing what the user would see into a buffer."""
+    output = io.StringIO()
+    display_obj.set_display(display_obj.NoninteractiveDisplay(output))
+    yield output

@@ -1,0 +1,353 @@
+"""certbot glue: options, credentials, batching of all challenges, user messages.
+
+One run, top to bottom (``perform`` then ``cleanup``):
+
+1. read and check the credentials and options, before anything is written;
+2. remove values an interrupted earlier run left behind (see :mod:`.journal`);
+3. map every validation name to its zone, following a CNAME at ``_acme-challenge``;
+4. per zone, one read and one append of every value;
+5. wait until every authoritative nameserver serves every value (:mod:`.propagation`);
+6. after validation, per zone, remove exactly the values written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import dns.exception
+from acme import challenges
+from certbot import achallenges, errors
+from certbot.display import util as display_util
+from certbot.plugins import dns_common
+
+from certbot_dns_hostinger import hostinger, propagation
+from certbot_dns_hostinger.journal import Entry, Journal
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PROPAGATION_SECONDS = 600
+"""Upper bound of the propagation wait: Hostinger's stated worst case (10 minutes)."""
+DEFAULT_TTL = 60
+MIN_TTL = 60
+MAX_TTL = 86400
+MAX_CNAME_HOPS = 8
+DNS_LOOKUP_TIMEOUT = 5.0
+"""Seconds for one DNS lookup (nameservers of a zone, CNAME at a challenge name)."""
+
+TOKEN_KEY = "api_token"  # noqa: S105 - a key name, not a secret
+URL_KEY = "api_url"
+TOKEN_HINT = "the API token made in hPanel (Profile > API)"  # noqa: S105
+
+Pair = tuple[str, str]  # (validation name, validation value)
+
+
+class Authenticator(dns_common.DNSAuthenticator):
+    """DNS Authenticator for Hostinger.
+
+    Answers dns-01 challenges with TXT records written through Hostinger's DNS API and
+    removes exactly the values it wrote.
+    """
+
+    description = (
+        "Obtain certificates using a DNS TXT record (if you are using Hostinger for DNS)."
+    )
+    ttl = DEFAULT_TTL
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.credentials: dns_common.CredentialsConfiguration | None = None
+        self._client: hostinger.HostingerClient | None = None
+        self._written: dict[Pair, Entry] = {}
+
+    @classmethod
+    def add_parser_arguments(
+        cls,
+        add: Callable[..., None],
+        default_propagation_seconds: int = DEFAULT_PROPAGATION_SECONDS,
+    ) -> None:
+        super().add_parser_arguments(add, default_propagation_seconds)
+        add("credentials", help="Path to the Hostinger credentials INI file.")
+        add("ttl", type=int, default=DEFAULT_TTL,
+            help=f"TTL of the TXT records in seconds ({MIN_TTL} to {MAX_TTL}).")
+        add("nameservers", default=None,
+            help="Comma-separated HOST[:PORT] list of nameservers to poll instead of the "
+                 "zone's own authoritative servers.")
+        add("propagation-check", choices=("on", "off"), default="on",
+            help="'on' polls the authoritative nameservers until every record is served, "
+                 "waiting at most --dns-hostinger-propagation-seconds; 'off' sleeps that long.")
+
+    def more_info(self) -> str:
+        return (
+            "This plugin answers dns-01 challenges with TXT records written through "
+            "Hostinger's DNS API, waits until Hostinger's nameservers serve them, and "
+            "removes them afterwards."
+        )
+
+    def auth_hint(self, failed_achalls: list[achallenges.AnnotatedChallenge]) -> str:
+        return (
+            f"The Certificate Authority could not see the TXT records created by --{self.name}. "
+            "Check that these names are in a zone of the token's Hostinger account and are "
+            "served by Hostinger's nameservers. If the propagation check is off, try a larger "
+            f"--{self.name}-propagation-seconds (currently {self.conf('propagation-seconds')})."
+        )
+
+    # -- certbot entry points ---------------------------------------------------------------
+
+    def perform(
+        self, achalls: list[achallenges.AnnotatedChallenge]
+    ) -> list[challenges.ChallengeResponse]:
+        self._add([_challenge_pair(achall) for achall in achalls])
+        return [achall.response(achall.account_key) for achall in achalls]
+
+    def cleanup(self, achalls: list[achallenges.AnnotatedChallenge]) -> None:
+        if self._attempt_cleanup:
+            self._remove_pairs([_challenge_pair(achall) for achall in achalls])
+
+    def _perform(self, domain: str, validation_name: str, validation: str) -> None:
+        self._add([(validation_name, validation)])
+
+    def _cleanup(self, domain: str, validation_name: str, validation: str) -> None:
+        self._remove_pairs([(validation_name, validation)])
+
+    # -- credentials and options --------------------------------------------------------------
+
+    def _setup_credentials(self) -> None:
+        path = self.conf("credentials")
+        if path:
+            _check_readable(path)
+        self.credentials = self._configure_credentials(
+            "credentials", "Hostinger credentials INI file", {TOKEN_KEY: TOKEN_HINT},
+            self._validate_credentials,
+        )
+
+    def _validate_credentials(self, credentials: dns_common.CredentialsConfiguration) -> None:
+        path = credentials.confobj.filename
+        token = (credentials.conf(TOKEN_KEY) or "").strip()
+        if not token:
+            raise errors.PluginError(f"{self.dest(TOKEN_KEY)} is empty in {path}; set it to "
+                                     f"{TOKEN_HINT}.")
+        if any(char.isspace() for char in token):
+            raise errors.PluginError(f"{self.dest(TOKEN_KEY)} in {path} contains white space; "
+                                     "copy the whole token and nothing else.")
+        try:
+            hostinger.check_api_url(credentials.conf(URL_KEY) or hostinger.DEFAULT_API_URL)
+        except ValueError as error:
+            raise errors.PluginError(f"{self.dest(URL_KEY)} in {path}: {error}") from None
+
+    def _checked_ttl(self) -> int:
+        ttl = self.conf("ttl")
+        if not isinstance(ttl, int) or not MIN_TTL <= ttl <= MAX_TTL:
+            raise errors.PluginError(
+                f"--{self.name}-ttl must be between {MIN_TTL} and {MAX_TTL} seconds, not {ttl}."
+            )
+        return ttl
+
+    def _checked_nameservers(self) -> list[propagation.Nameserver] | None:
+        spec = self.conf("nameservers")
+        if not spec:
+            return None
+        try:
+            return propagation.parse_nameservers(spec, timeout=DNS_LOOKUP_TIMEOUT)
+        except ValueError as error:
+            raise errors.PluginError(f"--{self.name}-nameservers: {error}") from None
+
+    def _checked_wait(self) -> int:
+        seconds = self.conf("propagation-seconds")
+        if not isinstance(seconds, int) or seconds < 0:
+            raise errors.PluginError(
+                f"--{self.name}-propagation-seconds must be 0 or more, not {seconds}."
+            )
+        return seconds
+
+    def _get_client(self) -> hostinger.HostingerClient:
+        if self.credentials is None:
+            raise errors.Error("Plugin has not been prepared.")
+        if self._client is None:
+            self._client = hostinger.HostingerClient(
+                (self.credentials.conf(TOKEN_KEY) or "").strip(), self._api_url()
+            )
+        return self._client
+
+    def _api_url(self) -> str:
+        if self.credentials is None:
+            raise errors.Error("Plugin has not been prepared.")
+        return hostinger.check_api_url(self.credentials.conf(URL_KEY) or hostinger.DEFAULT_API_URL)
+
+    def _journal(self) -> Journal:
+        return Journal(self.config.work_dir)
+
+    # -- adding -------------------------------------------------------------------------------
+
+    def _add(self, pairs: Sequence[Pair]) -> None:
+        self._setup_credentials()
+        ttl = self._checked_ttl()
+        wait = self._checked_wait()
+        override = self._checked_nameservers()
+        self._attempt_cleanup = True
+        client = self._get_client()
+        with _plugin_errors():
+            self._remove_leftovers(client)
+            entries = {pair: self._entry_for(client, pair, override) for pair in pairs}
+            self._journal().add(entries.values())
+            self._written.update(entries)
+            for zone, wanted in _by_zone(entries.values()).items():
+                client.add_txt_values(zone, wanted, ttl)
+            self._wait_for_propagation(list(entries.values()), override, wait)
+
+    def _entry_for(self, client: hostinger.HostingerClient, pair: Pair,
+                   override: list[propagation.Nameserver] | None) -> Entry:
+        validation_name, value = pair
+        zone, name = self._resolve_target(client, validation_name.rstrip(".").lower(), override)
+        return Entry(self._api_url(), zone, name, value)
+
+    def _resolve_target(self, client: hostinger.HostingerClient, fqdn: str,
+                        override: list[propagation.Nameserver] | None) -> tuple[str, str]:
+        """Zone and relative name where the TXT for ``fqdn`` must go, following CNAMEs."""
+        chain = [fqdn]
+        while len(chain) <= MAX_CNAME_HOPS:
+            name = chain[-1]
+            zone = client.find_zone(name)
+            if zone is None:
+                target = _lookup_cname(name, override)
+                if target is None:
+                    raise errors.PluginError(_no_zone_message(chain))
+            else:
+                relative = hostinger.relative_name(name, zone)
+                target = _zone_cname(client.zone_records(zone), relative, zone)
+                if target is None:
+                    return zone, relative
+            logger.info("%s is a CNAME to %s; the TXT record goes there", name, target)
+            if target in chain:
+                raise errors.PluginError(f"CNAME loop at {' -> '.join([*chain, target])}.")
+            chain.append(target)
+        raise errors.PluginError(f"More than {MAX_CNAME_HOPS} CNAMEs from {fqdn}.")
+
+    def _wait_for_propagation(self, entries: list[Entry],
+                              override: list[propagation.Nameserver] | None, limit: int) -> None:
+        if self.conf("propagation-check") == "off":
+            display_util.notify(f"Waiting {limit} seconds for DNS changes to propagate")
+            time.sleep(limit)
+            return
+        checks = [
+            propagation.Check(
+                tuple(override or propagation.find_nameservers(zone, timeout=DNS_LOOKUP_TIMEOUT)),
+                {hostinger.absolute_name(name, zone): frozenset(values)
+                 for name, values in wanted.items()},
+            )
+            for zone, wanted in _by_zone(entries).items()
+        ]
+        servers = sorted({server.name for check in checks for server in check.servers})
+        display_util.notify(
+            f"Waiting up to {limit} s for {len(entries)} TXT record(s) on {', '.join(servers)}"
+        )
+        waited = propagation.wait_for_records(checks, timeout=limit)
+        display_util.notify(f"TXT records served by every nameserver after {waited:.0f} s")
+
+    # -- removing -----------------------------------------------------------------------------
+
+    def _remove_pairs(self, pairs: Iterable[Pair]) -> None:
+        entries = [self._written.pop(pair) for pair in pairs if pair in self._written]
+        if entries:
+            self._remove(entries, "")
+
+    def _remove_leftovers(self, client: hostinger.HostingerClient) -> None:
+        api_url = self._api_url()
+        leftovers = [entry for entry in self._journal().load() if entry.api_url == api_url]
+        if leftovers:
+            logger.info("Removing %d TXT value(s) left by an interrupted earlier run",
+                        len(leftovers))
+            self._remove(leftovers, " left by an interrupted earlier run")
+
+    def _remove(self, entries: list[Entry], origin: str) -> None:
+        """Remove entries zone by zone; failures become warnings naming the leftovers."""
+        client = self._get_client()
+        journal = self._journal()
+        for zone, unwanted in _by_zone(entries).items():
+            mine = [entry for entry in entries if entry.zone == zone]
+            try:
+                client.remove_txt_values(zone, unwanted)
+            except hostinger.HostingerError as error:
+                names = ", ".join(sorted(hostinger.absolute_name(n, zone) for n in unwanted))
+                logger.warning(
+                    "Could not remove the challenge TXT value(s)%s at %s: %s. They are kept in "
+                    "%s and removed on the next run; to remove them now, delete those TXT "
+                    "values in hPanel.", origin, names, error, journal.path,
+                )
+                continue
+            journal.discard(mine)
+
+
+@contextlib.contextmanager
+def _plugin_errors() -> Iterator[None]:
+    """Turn the client's and the propagation check's errors into one-line PluginErrors."""
+    try:
+        yield
+    except (hostinger.HostingerError, propagation.PropagationError) as error:
+        raise errors.PluginError(str(error)) from None
+
+
+def _challenge_pair(achall: achallenges.AnnotatedChallenge) -> Pair:
+    """(validation name, value) of a challenge, on certbot 2.1 (domain) and >= 5.3 (identifier)."""
+    identifier = getattr(achall, "identifier", None)
+    domain = identifier.value if identifier is not None else achall.domain
+    return achall.validation_domain_name(domain), achall.validation(achall.account_key)
+
+
+def _by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:
+    grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for entry in entries:
+        grouped[entry.zone][entry.name].add(entry.value)
+    return grouped
+
+
+def _zone_cname(rrsets: Iterable[hostinger.RRSet], relative: str, zone: str) -> str | None:
+    """Absolute target of a CNAME at ``relative`` in the zone, if there is one."""
+    for rrset in rrsets:
+        if rrset.name == relative and rrset.type == "CNAME" and rrset.contents:
+            target = rrset.contents[0].strip().lower()
+            if target.endswith("."):
+                return target.rstrip(".")
+            return target if "." in target else hostinger.absolute_name(target, zone)
+    return None
+
+
+def _lookup_cname(fqdn: str, override: list[propagation.Nameserver] | None) -> str | None:
+    try:
+        return propagation.lookup_cname(fqdn, override, timeout=DNS_LOOKUP_TIMEOUT)
+    except (propagation.PropagationError, dns.exception.DNSException, OSError) as error:
+        logger.debug("CNAME lookup for %s failed: %s", fqdn, error)
+        return None
+
+
+def _no_zone_message(chain: list[str]) -> str:
+    tried = sorted({c for name in chain for c in hostinger.zone_candidates(name)}, key=len)
+    via = f" (reached through {' -> '.join(chain)})" if len(chain) > 1 else ""
+    return (
+        f"No DNS zone in this Hostinger account covers {chain[-1]}{via}; zones tried: "
+        f"{', '.join(reversed(tried)) or 'none'}. Add the domain to the account the API token "
+        "belongs to, or point _acme-challenge at a zone it has with a CNAME."
+    )
+
+
+def _check_readable(path: str) -> None:
+    """Fail with one line when the credentials file exists but cannot be read.
+
+    certbot's own checks report a missing file or a directory; an unreadable file would
+    otherwise end in a traceback from the INI parser.
+    """
+    expanded = os.path.expanduser(path)
+    try:
+        with open(expanded, "rb"):
+            pass
+    except (FileNotFoundError, IsADirectoryError):
+        return
+    except OSError as error:
+        raise errors.PluginError(
+            f"Cannot read the credentials file {expanded}: {error.strerror}."
+        ) from None

@@ -1,0 +1,398 @@
+"""The certbot authenticator against the stand-in API (real HTTP) and DNS (real UDP/TCP)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import stat
+import subprocess
+import sys
+import time
+import unittest
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import josepy as jose
+import pytest
+from acme import challenges, messages
+from certbot import achallenges, errors
+from certbot.plugins import dns_test_common
+from certbot.tests import acme_util
+from certbot.tests import util as test_util
+
+from certbot_dns_hostinger.dns_hostinger import Authenticator
+from certbot_dns_hostinger.journal import JOURNAL_NAME
+from tests.conftest import TOKEN, account_zones
+from tests.dns_stub import DnsStub
+from tests.hostinger_stub import Fault, HostingerStub, ZoneStore
+
+ACCOUNT_KEY = jose.JWKRSA.load(test_util.load_vector("rsa512_key.pem"))
+ZONES = ("example.com", "example.co.uk", "b.example.com")
+
+
+def make_achall(domain: str) -> achallenges.KeyAuthorizationAnnotatedChallenge:
+    """A dns-01 challenge with its own random token, built the way the running certbot does."""
+    challb = acme_util.chall_to_challb(challenges.DNS01(token=os.urandom(16)),
+                                       messages.STATUS_PENDING)
+    if "identifier" in achallenges.KeyAuthorizationAnnotatedChallenge.__slots__:
+        identifier = messages.Identifier(typ=messages.IDENTIFIER_FQDN, value=domain)
+        return achallenges.KeyAuthorizationAnnotatedChallenge(
+            challb=challb, identifier=identifier, account_key=ACCOUNT_KEY)
+    return achallenges.KeyAuthorizationAnnotatedChallenge(  # certbot < 5.3
+        challb=challb, domain=domain, account_key=ACCOUNT_KEY)
+
+
+def validation(achall: achallenges.KeyAuthorizationAnnotatedChallenge) -> str:
+    return str(achall.validation(achall.account_key))
+
+
+def make_auth(credentials: Path, work_dir: Path, **options: Any) -> Authenticator:
+    settings = {"credentials": str(credentials), "propagation_seconds": 0, "ttl": 60,
+                "nameservers": None, "propagation_check": "off"}
+    settings.update(options)
+    config = SimpleNamespace(work_dir=str(work_dir),
+                             **{f"dns_hostinger_{key}": value for key, value in settings.items()})
+    return Authenticator(config, "dns-hostinger")
+
+
+def dumps(store: ZoneStore) -> dict[str, str]:
+    return {zone: store.dump(zone) for zone in ZONES}
+
+
+@pytest.fixture
+def auth(credentials: Path, tmp_path: Path) -> Authenticator:
+    return make_auth(credentials, tmp_path / "work")
+
+
+class CertbotContractTest(unittest.TestCase, dns_test_common.BaseAuthenticatorTest):
+    """certbot's own base tests for DNS authenticators."""
+
+    def setUp(self) -> None:
+        self.auth = make_auth(Path("/nonexistent.ini"), Path("/nonexistent"))
+
+
+def test_parser_registers_every_documented_option() -> None:
+    seen: dict[str, dict[str, Any]] = {}
+    Authenticator.add_parser_arguments(lambda name, **kw: seen.setdefault(name, kw))
+    assert set(seen) == {"propagation-seconds", "credentials", "ttl", "nameservers",
+                         "propagation-check"}
+    assert seen["propagation-seconds"]["default"] == 600
+    assert seen["ttl"]["default"] == 60
+    assert seen["propagation-check"]["choices"] == ("on", "off")
+
+
+# -- what lands in the zone -------------------------------------------------------------------
+
+
+def test_apex_and_wildcard_values_coexist_and_zone_is_restored(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore
+) -> None:
+    before = dumps(store)
+    # certbot hands both authorizations over as "example.com" (ACME strips the "*.")
+    apex, wildcard = make_achall("example.com"), make_achall("example.com")
+    responses = auth.perform([apex, wildcard])
+    assert len(responses) == 2
+    assert sorted(store.txt("example.com", "_acme-challenge")) == sorted(
+        [validation(apex), validation(wildcard)])
+    auth.cleanup([apex, wildcard])
+    assert dumps(store) == before
+    assert api.calls_summary() == ["GET example.com", "PUT example.com",
+                                   "GET example.com", "DELETE example.com"]
+
+
+@pytest.mark.parametrize("domain, zone, name", [
+    ("mail.example.co.uk", "example.co.uk", "_acme-challenge.mail"),
+    ("mail.news.example.com", "example.com", "_acme-challenge.mail.news"),
+    ("a.b.example.com", "b.example.com", "_acme-challenge.a"),
+    ("b.example.com", "b.example.com", "_acme-challenge"),
+])
+def test_deep_names_land_in_the_right_zone(auth: Authenticator, store: ZoneStore, domain: str,
+                                           zone: str, name: str) -> None:
+    before = dumps(store)
+    achall = make_achall(domain)
+    auth.perform([achall])
+    assert store.txt(zone, name) == [validation(achall)]
+    changed = [z for z in ZONES if z != zone]
+    assert {z: store.dump(z) for z in changed} == {z: before[z] for z in changed}
+    auth.cleanup([achall])
+    assert dumps(store) == before
+
+
+def test_five_names_in_one_zone_take_at_most_ten_calls(auth: Authenticator, api: HostingerStub,
+                                                       store: ZoneStore) -> None:
+    before = dumps(store)
+    achalls = [make_achall(f"mail{i}.example.com") for i in range(5)]
+    auth.perform(achalls)
+    auth.cleanup(achalls)
+    calls = api.calls_summary()
+    assert calls == ["GET mail0.example.com", "GET example.com"] + [
+        f"GET mail{i}.example.com" for i in range(1, 5)] + [
+        "PUT example.com", "GET example.com", "DELETE example.com"]
+    assert len(calls) <= 10
+    assert dumps(store) == before
+
+
+def test_someone_elses_challenge_value_survives(auth: Authenticator, store: ZoneStore) -> None:
+    store.add_zone("example.com", [*account_zones()["example.com"],
+                                   {"name": "_acme-challenge.mail", "type": "TXT", "ttl": 300,
+                                    "records": [{"content": "other-client-value"}]}])
+    before = dumps(store)
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    assert store.txt("example.com", "_acme-challenge.mail") == [
+        "other-client-value", validation(achall)]
+    auth.cleanup([achall])
+    assert dumps(store) == before
+
+
+def test_cleanup_after_partial_add_removes_what_was_written(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore
+) -> None:
+    before = dumps(store)
+    first, second = make_achall("mail.example.com"), make_achall("mail.example.co.uk")
+    api.inject(Fault(method="PUT", path="example.co.uk", status=403))
+    with pytest.raises(errors.PluginError, match="HTTP 403"):
+        auth.perform([first, second])
+    assert store.txt("example.com", "_acme-challenge.mail") == [validation(first)]
+    auth.cleanup([first, second])
+    auth.cleanup([first, second])
+    assert dumps(store) == before
+    assert not (Path(auth.config.work_dir) / JOURNAL_NAME).exists()
+
+
+def test_cleanup_failure_warns_with_leftover_names_and_keeps_journal(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    api.inject(Fault(method="GET", status=401, body='{"message": "Unauthenticated."}'))
+    with caplog.at_level(logging.WARNING):
+        auth.cleanup([achall])
+    warning = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warning) == 1
+    assert "_acme-challenge.mail.example.com" in warning[0].getMessage()
+    assert "invalid or has expired" in warning[0].getMessage()
+    journal = json.loads((Path(auth.config.work_dir) / JOURNAL_NAME).read_text())
+    assert journal == [{"api_url": api.url, "zone": "example.com",
+                        "name": "_acme-challenge.mail", "value": validation(achall)}]
+
+
+def test_interrupted_run_leftovers_are_removed_next_time(
+    credentials: Path, tmp_path: Path, api: HostingerStub, store: ZoneStore
+) -> None:
+    store.add_zone("example.com", [*account_zones()["example.com"],
+                                   {"name": "_acme-challenge.mail", "type": "TXT", "ttl": 300,
+                                    "records": [{"content": "keep-me"}]}])
+    before = dumps(store)
+    crashed = make_achall("mail.example.com")
+    make_auth(credentials, tmp_path / "work").perform([crashed])  # never cleaned up
+    journal = tmp_path / "work" / JOURNAL_NAME
+    assert stat.S_IMODE(journal.stat().st_mode) == 0o600
+    assert TOKEN not in journal.read_text()
+
+    nextrun = make_auth(credentials, tmp_path / "work")
+    fresh = make_achall("mail.example.com")
+    nextrun.perform([fresh])
+    assert store.txt("example.com", "_acme-challenge.mail") == ["keep-me", validation(fresh)]
+    nextrun.cleanup([fresh])
+    assert dumps(store) == before
+    assert not journal.exists()
+
+
+# -- errors before anything is written -----------------------------------------------------
+
+
+def assert_nothing_written(api: HostingerStub) -> None:
+    assert [c for c in api.calls_summary() if not c.startswith("GET")] == []
+
+
+def test_bad_token_is_one_clear_line(auth: Authenticator, api: HostingerStub, tmp_path: Path,
+                                     credentials: Path) -> None:
+    credentials.write_text(f"dns_hostinger_api_token = nope\ndns_hostinger_api_url = {api.url}\n")
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([make_achall("mail.example.com")])
+    assert "HTTP 401" in str(caught.value) and "invalid or has expired" in str(caught.value)
+    assert "\n" not in str(caught.value)
+    assert api.calls_summary() == ["GET mail.example.com"]
+
+
+def test_name_outside_every_zone_fails_before_any_write(auth: Authenticator,
+                                                        api: HostingerStub) -> None:
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([make_achall("mail.example.com"), make_achall("mail.example.org")])
+    assert "No DNS zone in this Hostinger account covers _acme-challenge.mail.example.org" in str(
+        caught.value)
+    assert_nothing_written(api)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", 'Property "dns_hostinger_api_token" not found'),
+    ("dns_hostinger_api_token =\n", 'Property "dns_hostinger_api_token" not set'),
+    ("dns_hostinger_api_token = '   '\n", "dns_hostinger_api_token is empty"),
+    ("dns_hostinger_api_token = a b\n", "contains white space"),
+    ("dns_hostinger_api_token = x\ndns_hostinger_api_url = http://api.example.com\n",
+     "only https is allowed"),
+    ("dns_hostinger_api_token = x\ndns_hostinger_api_url = developers.hostinger.com\n",
+     "is not an http(s) URL"),
+    ("dns_hostinger_api_token = x\n[broken\n", "Error parsing credentials configuration"),
+])
+def test_bad_credentials_files_are_refused(credentials: Path, tmp_path: Path, api: HostingerStub,
+                                           content: str, message: str) -> None:
+    credentials.write_text(content)
+    auth = make_auth(credentials, tmp_path / "work")
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([make_achall("mail.example.com")])
+    assert message in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert api.calls == []
+
+
+def test_missing_credentials_file(tmp_path: Path, api: HostingerStub) -> None:
+    auth = make_auth(tmp_path / "missing.ini", tmp_path / "work")
+    with pytest.raises(errors.PluginError, match="File not found"):
+        auth.perform([make_achall("mail.example.com")])
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to run the check as another user")
+def test_unreadable_credentials_file(credentials: Path) -> None:
+    code = ("import os\n"
+            "from certbot_dns_hostinger.dns_hostinger import _check_readable\n"
+            "os.setgid(65534)\nos.setuid(65534)\n"  # drop root only after the imports
+            f"_check_readable({str(credentials)!r})\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, cwd=Path(__file__).parent.parent, check=False)
+    assert result.returncode == 1
+    assert "Cannot read the credentials file" in result.stderr
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"ttl": 59}, "--dns-hostinger-ttl must be between 60 and 86400"),
+    ({"ttl": 86401}, "--dns-hostinger-ttl must be between 60 and 86400"),
+    ({"propagation_seconds": -1}, "propagation-seconds must be 0 or more"),
+    ({"nameservers": "127.0.0.1:99999"}, "--dns-hostinger-nameservers"),
+])
+def test_bad_options_are_refused_before_any_call(credentials: Path, tmp_path: Path,
+                                                 api: HostingerStub, options: dict[str, Any],
+                                                 message: str) -> None:
+    auth = make_auth(credentials, tmp_path / "work", **options)
+    with pytest.raises(errors.PluginError, match=message):
+        auth.perform([make_achall("mail.example.com")])
+    assert api.calls == []
+
+
+def test_token_never_reaches_logs(credentials: Path, tmp_path: Path, api: HostingerStub,
+                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    api.inject(Fault(method="GET", status=500, echo_token=True),
+               Fault(method="DELETE", status=400, echo_token=True))
+    auth = make_auth(credentials, tmp_path / "work")
+    achalls = [make_achall("mail.example.com"), make_achall("example.com")]
+    auth.perform(achalls)
+    auth.cleanup(achalls)
+    assert caplog.records
+    assert TOKEN not in caplog.text
+    assert "<redacted>" in caplog.text
+
+
+# -- CNAME delegation of _acme-challenge ------------------------------------------------------
+
+
+def test_cname_into_another_zone_of_the_account_is_followed(auth: Authenticator,
+                                                            store: ZoneStore) -> None:
+    store.add_zone("example.com", [*account_zones()["example.com"],
+                                   {"name": "_acme-challenge.mail", "type": "CNAME", "ttl": 300,
+                                    "records": [{"content": "mail-acme.example.co.uk."}]}])
+    before = dumps(store)
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    assert store.txt("example.co.uk", "mail-acme") == [validation(achall)]
+    assert store.dump("example.com") == before["example.com"]
+    auth.cleanup([achall])
+    assert dumps(store) == before
+
+
+def test_cname_loop_is_reported(auth: Authenticator, store: ZoneStore, api: HostingerStub) -> None:
+    store.add_zone("example.com", [*account_zones()["example.com"],
+                                   {"name": "_acme-challenge.mail", "type": "CNAME", "ttl": 300,
+                                    "records": [{"content": "loop.example.com."}]},
+                                   {"name": "loop", "type": "CNAME", "ttl": 300,
+                                    "records": [{"content": "_acme-challenge.mail.example.com."}]}])
+    with pytest.raises(errors.PluginError, match="CNAME loop"):
+        auth.perform([make_achall("mail.example.com")])
+    assert_nothing_written(api)
+
+
+@pytest.fixture
+def outside_dns(store: ZoneStore) -> Iterator[DnsStub]:
+    """DNS for a domain hosted elsewhere whose _acme-challenge is delegated into the account."""
+    outside = {"example.org": [
+        {"name": "@", "type": "A", "ttl": 300, "records": [{"content": "192.0.2.80"}]},
+        {"name": "_acme-challenge.mail", "type": "CNAME", "ttl": 300,
+         "records": [{"content": "org-acme.example.co.uk."}]},
+    ]}
+    view = store.view(0.0)
+    with DnsStub(lambda: {**view(), **outside}) as server:
+        yield server
+
+
+def test_cname_from_a_zone_elsewhere_is_found_in_dns(credentials: Path, tmp_path: Path,
+                                                     store: ZoneStore,
+                                                     outside_dns: DnsStub) -> None:
+    before = dumps(store)
+    auth = make_auth(credentials, tmp_path / "work",
+                     nameservers=f"127.0.0.1:{outside_dns.port}", propagation_check="on",
+                     propagation_seconds=30)
+    achall = make_achall("mail.example.org")
+    auth.perform([achall])
+    assert store.txt("example.co.uk", "org-acme") == [validation(achall)]
+    auth.cleanup([achall])
+    assert dumps(store) == before
+
+
+# -- waiting for the nameservers ----------------------------------------------------------------
+
+
+@pytest.fixture
+def nameservers(store: ZoneStore) -> Iterator[tuple[DnsStub, DnsStub]]:
+    with DnsStub(store.view(1.0)) as ns1, DnsStub(store.view(2.5)) as ns2:
+        yield ns1, ns2
+
+
+def test_wait_ends_soon_after_the_slowest_nameserver(
+    credentials: Path, tmp_path: Path, store: ZoneStore, nameservers: tuple[DnsStub, DnsStub]
+) -> None:
+    ns1, ns2 = nameservers
+    auth = make_auth(credentials, tmp_path / "work", propagation_check="on",
+                     propagation_seconds=60,
+                     nameservers=f"127.0.0.1:{ns1.port},127.0.0.1:{ns2.port}")
+    achalls = [make_achall("mail.example.com"), make_achall("mail.example.co.uk")]
+    start = time.monotonic()
+    auth.perform(achalls)
+    waited = time.monotonic() - start
+    assert 2.5 <= waited < 30
+    answers = {name for name, rtype in ns2.queries if rtype == "TXT"}
+    assert {"_acme-challenge.mail.example.com", "_acme-challenge.mail.example.co.uk"} <= {
+        name.rstrip(".").lower() for name in answers}
+    auth.cleanup(achalls)
+
+
+def test_nameserver_that_never_serves_fails_clearly_and_cleanup_still_runs(
+    credentials: Path, tmp_path: Path, store: ZoneStore, nameservers: tuple[DnsStub, DnsStub]
+) -> None:
+    before = dumps(store)
+    ns1, _ = nameservers
+    with DnsStub(store.view(3600.0)) as stuck:
+        auth = make_auth(credentials, tmp_path / "work", propagation_check="on",
+                         propagation_seconds=4,
+                         nameservers=f"127.0.0.1:{ns1.port},127.0.0.1:{stuck.port}")
+        achall = make_achall("mail.example.com")
+        with pytest.raises(errors.PluginError) as caught:
+            auth.perform([achall])
+        auth.cleanup([achall])
+    assert f"127.0.0.1:{stuck.port}" in str(caught.value) or "127.0.0.1" in str(caught.value)
+    assert "_acme-challenge.mail.example.com" in str(caught.value)
+    assert dumps(store) == before

@@ -242,7 +242,7 @@ class Authenticator(dns_common.DNSAuthenticator):
             )
             for zone, wanted in _by_zone(entries).items()
         ]
-        servers = sorted({server.name for check in checks for server in check.servers})
+        servers = sorted({server.label for check in checks for server in check.servers})
         display_util.notify(
             f"Waiting up to {limit} s for {len(entries)} TXT record(s) on {', '.join(servers)}"
         )

@@ -86,6 +86,13 @@ class ZoneStore:
 
     # -- state ----------------------------------------------------------------------
 
+    def reset(self, zones: Mapping[str, Iterable[Mapping[str, Any]]]) -> None:
+        """Start over from ``zones``, visible at once at every delay."""
+        with self.lock:
+            state = {name.lower(): _zone_from_rrsets(rrsets) for name, rrsets in zones.items()}
+            self._history = [(time.monotonic() - SETUP_AGE, state)]
+            self.read_lag = 0.0
+
     def latest(self) -> dict[str, Zone]:
         """The server's own truth, including writes not yet visible to readers."""
         with self.lock:

@@ -1,0 +1,315 @@
+"""Pebble, the stand-in Hostinger API and two loopback nameservers, wired together.
+
+Used by the issuance tests, ``make demo``, ``make bench`` and ``make soak``. Everything
+binds 127.0.0.1 on free ports, lives under one directory and stops cleanly.
+"""
+
+from __future__ import annotations
+
+import atexit
+import datetime
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from tests.conftest import TOKEN, account_zones
+from tests.dns_stub import DnsStub
+from tests.hostinger_stub import HostingerStub, ZoneStore
+
+PEBBLE = "/usr/bin/pebble"
+DEBIAN_CERTBOT = "/usr/bin/certbot"
+READY_TIMEOUT = 60.0
+CERTBOT_TIMEOUT = 600.0
+DEFAULT_PROPAGATION_LIMIT = 120
+PEBBLE_ENV = {
+    "PEBBLE_VA_NOSLEEP": "1",  # validate at once instead of after a random pause
+    "PEBBLE_WFE_NONCEREJECT": "0",  # no random badNonce errors
+    "PEBBLE_AUTHZREUSE": "0",  # every order goes through DNS-01 again
+    "PEBBLE_VA_ALWAYS_VALID": "0",
+}
+
+
+@dataclass(frozen=True)
+class CertificateInfo:
+    names: list[str]
+    not_after: datetime.datetime
+    serial: int
+
+
+def certificate_info(path: Path) -> CertificateInfo:
+    """Names (SANs), expiry and serial of the first certificate in a PEM file."""
+    cert = x509.load_pem_x509_certificate(path.read_bytes())
+    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    not_after = (getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
+                 or cert.not_valid_after.replace(tzinfo=datetime.timezone.utc))
+    return CertificateInfo(sorted(sans.get_values_for_type(x509.DNSName)), not_after,
+                           cert.serial_number)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def make_ca(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it.
+
+    :returns: (CA bundle, server certificate, server key) paths.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox throwaway CA")])
+    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
+               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+               .not_valid_before(now - datetime.timedelta(hours=1))
+               .not_valid_after(now + datetime.timedelta(days=2))
+               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+               .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    names = [x509.DNSName("localhost"),
+             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(hours=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(names), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    bundle, cert_path, key_path = (directory / "ca.pem", directory / "server.pem",
+                                   directory / "server.key")
+    bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return bundle, cert_path, key_path
+
+
+def venv_certbot() -> list[str]:
+    """The certbot of the running interpreter's environment."""
+    return [str(Path(sys.executable).parent / "certbot")]
+
+
+class Sandbox:
+    """``with Sandbox(root, delays=(1, 3)) as sandbox: sandbox.issue([...])``."""
+
+    def __init__(self, root: Path, *, delays: tuple[float, float] = (0.0, 0.0),
+                 zones: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
+                 token: str = TOKEN) -> None:
+        self.root = root
+        self.delays = delays
+        self.token = token
+        self.zones = {name: list(rrsets) for name, rrsets in (zones or account_zones()).items()}
+        self.store = ZoneStore(self.zones)
+        self.ca_bundle, self._server_cert, self._server_key = make_ca(root / "ca")
+        self.api = HostingerStub(self.store, [token], tls=(str(self._server_cert),
+                                                           str(self._server_key)))
+        self.ns1 = DnsStub(self.store.view(delays[0]))
+        self.ns2 = DnsStub(self.store.view(delays[1]))
+        self._pebble: subprocess.Popen[bytes] | None = None
+        self.pebble_port = free_port()
+        self.directory_url = f"https://127.0.0.1:{self.pebble_port}/dir"
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        atexit.register(self.stop)
+        self.api.start()
+        self.ns1.start()
+        self.ns2.start()
+        self._start_pebble()
+
+    def stop(self) -> None:
+        atexit.unregister(self.stop)
+        if self._pebble is not None:
+            _stop_process(self._pebble)
+            self._pebble = None
+        for server in (self.api, self.ns1, self.ns2):
+            try:
+                server.stop()
+            except (OSError, RuntimeError):
+                pass
+
+    def _start_pebble(self) -> None:
+        config = {"pebble": {
+            "listenAddress": f"127.0.0.1:{self.pebble_port}",
+            "managementListenAddress": f"127.0.0.1:{free_port()}",
+            "certificate": str(self._server_cert),
+            "privateKey": str(self._server_key),
+            "httpPort": free_port(),
+            "tlsPort": free_port(),
+            "ocspResponderURL": "",
+            "externalAccountBindingRequired": False,
+        }}
+        path = self.root / "pebble.json"
+        path.write_text(json.dumps(config))
+        slowest = self.ns1 if self.delays[0] > self.delays[1] else self.ns2
+        log = (self.root / "pebble.log").open("wb")
+        self._pebble = subprocess.Popen(
+            [PEBBLE, "-config", str(path), "-dnsserver", f"127.0.0.1:{slowest.port}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **PEBBLE_ENV},
+        )
+        log.close()
+        self._wait_for_pebble()
+
+    def _wait_for_pebble(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._pebble is not None and self._pebble.poll() is not None:
+                raise RuntimeError(f"pebble exited: {(self.root / 'pebble.log').read_text()}")
+            try:
+                if requests.get(self.directory_url, verify=str(self.ca_bundle),
+                                timeout=2).ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError("pebble did not start in time")
+
+    # -- state --------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Zones back to the start, no recorded calls, no pending faults."""
+        self.store.reset(self.zones)
+        self.api.reset_calls()
+        self.api.faults.clear()
+
+    def dumps(self) -> dict[str, str]:
+        """Canonical bytes of every zone, to prove a run left them unchanged."""
+        return {zone: self.store.dump(zone) for zone in self.store.latest()}
+
+    def leftover_challenges(self) -> list[str]:
+        """Every ``_acme-challenge`` TXT rrset still in any zone, as "name.zone"."""
+        return [f"{name}.{zone}" for zone, rrsets in self.store.latest().items()
+                for (name, rtype) in rrsets
+                if rtype == "TXT" and name.startswith("_acme-challenge")]
+
+    @property
+    def nameservers(self) -> str:
+        return f"127.0.0.1:{self.ns1.port},127.0.0.1:{self.ns2.port}"
+
+    @property
+    def config_dir(self) -> Path:
+        return self.root / "certbot" / "config"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "certbot" / "logs"
+
+    def credentials(self, token: str | None = None, name: str = "hostinger.ini") -> Path:
+        path = self.root / name
+        path.write_text(f"# sandbox credentials\ndns_hostinger_api_token = {token or self.token}\n"
+                        f"dns_hostinger_api_url = {self.api.url}\n")
+        path.chmod(0o600)
+        return path
+
+    def lineage(self, cert_name: str) -> Path:
+        return self.config_dir / "live" / cert_name
+
+    # -- running certbot ----------------------------------------------------------------
+
+    def certbot(self, args: Sequence[str], *, command: Sequence[str] | None = None,
+                env: Mapping[str, str] | None = None,
+                timeout: float = CERTBOT_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run certbot against Pebble with this sandbox's directories and CA."""
+        return subprocess.run(
+            [*(command or venv_certbot()), *args, *self.common_args()],
+            capture_output=True, text=True, timeout=timeout, env=self.env(env), check=False,
+        )
+
+    def common_args(self) -> list[str]:
+        return ["--config-dir", str(self.config_dir),
+                "--work-dir", str(self.root / "certbot" / "work"),
+                "--logs-dir", str(self.logs_dir),
+                "--server", self.directory_url, "--non-interactive", "--agree-tos",
+                "--register-unsafely-without-email"]
+
+    def env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+        """Environment for certbot: trust only the sandbox CA."""
+        env = {**os.environ, "REQUESTS_CA_BUNDLE": str(self.ca_bundle),
+               "CURL_CA_BUNDLE": str(self.ca_bundle)}
+        env.update(extra or {})
+        return env
+
+    def certonly_args(self, domains: Sequence[str], *, cert_name: str,
+                      credentials: Path | None = None,
+                      propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT,
+                      extra: Sequence[str] = ()) -> list[str]:
+        args = ["certonly", "--authenticator", "dns-hostinger",
+                "--dns-hostinger-credentials", str(credentials or self.credentials()),
+                "--dns-hostinger-nameservers", self.nameservers,
+                "--dns-hostinger-propagation-seconds", str(propagation_seconds),
+                "--cert-name", cert_name, *extra]
+        for domain in domains:
+            args += ["-d", domain]
+        return args
+
+    def issue(self, domains: Sequence[str], *, cert_name: str, credentials: Path | None = None,
+              propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT, extra: Sequence[str] = (),
+              command: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+              timeout: float = CERTBOT_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """``certbot certonly --authenticator dns-hostinger`` for ``domains``."""
+        args = self.certonly_args(domains, cert_name=cert_name, credentials=credentials,
+                                  propagation_seconds=propagation_seconds, extra=extra)
+        return self.certbot(args, command=command, env=env, timeout=timeout)
+
+    def text_seen_by_user(self, result: subprocess.CompletedProcess[str]) -> str:
+        """stdout, stderr and every certbot log file: where a secret must never appear."""
+        logs = [path.read_text(errors="replace") for path in self.logs_dir.rglob("*")
+                if path.is_file()]
+        return "\n".join([result.stdout, result.stderr, *logs])
+
+
+def install_for_debian_certbot(target: Path, source: Path) -> dict[str, str]:
+    """Install this plugin (no dependencies) where Debian's certbot can load it.
+
+    :returns: the environment additions that make /usr/bin/certbot find it.
+    """
+    if target.exists():
+        shutil.rmtree(target)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(source)],
+                   check=True, timeout=300, capture_output=True)
+    return {"PYTHONPATH": str(target)}
+
+
+def _stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=10)
+    except (ProcessLookupError, subprocess.TimeoutExpired):
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait(timeout=10)

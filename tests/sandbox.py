@@ -7,6 +7,7 @@ binds 127.0.0.1 on free ports, lives under one directory and stops cleanly.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import datetime
 import ipaddress
 import json
@@ -152,10 +153,8 @@ class Sandbox:
             _stop_process(self._pebble)
             self._pebble = None
         for server in (self.api, self.ns1, self.ns2):
-            try:
+            with contextlib.suppress(OSError, RuntimeError):
                 server.stop()
-            except (OSError, RuntimeError):
-                pass
 
     def _start_pebble(self) -> None:
         config = {"pebble": {
@@ -262,10 +261,10 @@ class Sandbox:
     def certonly_args(self, domains: Sequence[str], *, cert_name: str,
                       credentials: Path | None = None,
                       propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT,
-                      extra: Sequence[str] = ()) -> list[str]:
+                      nameservers: str | None = None, extra: Sequence[str] = ()) -> list[str]:
         args = ["certonly", "--authenticator", "dns-hostinger",
                 "--dns-hostinger-credentials", str(credentials or self.credentials()),
-                "--dns-hostinger-nameservers", self.nameservers,
+                "--dns-hostinger-nameservers", nameservers or self.nameservers,
                 "--dns-hostinger-propagation-seconds", str(propagation_seconds),
                 "--cert-name", cert_name, *extra]
         for domain in domains:
@@ -273,12 +272,14 @@ class Sandbox:
         return args
 
     def issue(self, domains: Sequence[str], *, cert_name: str, credentials: Path | None = None,
-              propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT, extra: Sequence[str] = (),
-              command: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
+              propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT, nameservers: str | None = None,
+              extra: Sequence[str] = (), command: Sequence[str] | None = None,
+              env: Mapping[str, str] | None = None,
               timeout: float = CERTBOT_TIMEOUT) -> subprocess.CompletedProcess[str]:
         """``certbot certonly --authenticator dns-hostinger`` for ``domains``."""
         args = self.certonly_args(domains, cert_name=cert_name, credentials=credentials,
-                                  propagation_seconds=propagation_seconds, extra=extra)
+                                  propagation_seconds=propagation_seconds,
+                                  nameservers=nameservers, extra=extra)
         return self.certbot(args, command=command, env=env, timeout=timeout)
 
     def text_seen_by_user(self, result: subprocess.CompletedProcess[str]) -> str:
@@ -308,8 +309,6 @@ def _stop_process(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=10)
     except (ProcessLookupError, subprocess.TimeoutExpired):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         process.wait(timeout=10)

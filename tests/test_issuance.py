@@ -1,0 +1,154 @@
+"""End to end: real certbot, Pebble, the HTTPS API stand-in and loopback nameservers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TOKEN, account_zones
+from tests.dns_stub import DnsStub
+from tests.sandbox import (
+    DEBIAN_CERTBOT,
+    Sandbox,
+    certificate_info,
+    install_for_debian_certbot,
+    venv_certbot,
+)
+
+pytestmark = pytest.mark.issuance
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    with Sandbox(tmp_path_factory.mktemp("sandbox"), delays=(0.0, 1.0)) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def fresh(sandbox: Sandbox) -> None:
+    sandbox.reset()
+
+
+def assert_issued(sandbox: Sandbox, result: subprocess.CompletedProcess[str], cert_name: str,
+                  names: list[str]) -> None:
+    assert result.returncode == 0, result.stderr
+    info = certificate_info(sandbox.lineage(cert_name) / "fullchain.pem")
+    assert info.names == sorted(names)
+
+
+@pytest.mark.parametrize("names", [
+    ["mail.example.com"],
+    ["example.com", "*.example.com"],
+    ["mail.example.co.uk"],
+    ["mail.news.example.com"],
+])
+def test_issue_leaves_every_zone_unchanged(sandbox: Sandbox, names: list[str]) -> None:
+    before = sandbox.dumps()
+    cert_name = names[0].replace("*", "wildcard")
+    result = sandbox.issue(names, cert_name=cert_name)
+    assert_issued(sandbox, result, cert_name, names)
+    assert sandbox.dumps() == before
+    assert TOKEN not in sandbox.text_seen_by_user(result)
+
+
+def test_five_names_in_one_zone_take_at_most_ten_api_calls(sandbox: Sandbox) -> None:
+    before = sandbox.dumps()
+    names = [f"mail{i}.example.com" for i in range(5)]
+    result = sandbox.issue(names, cert_name="five")
+    assert_issued(sandbox, result, "five", names)
+    calls = sandbox.api.calls_summary()
+    assert len(calls) <= 10, calls
+    assert [c for c in calls if not c.startswith("GET mail")] == [
+        "GET example.com", "PUT example.com", "GET example.com", "DELETE example.com"]
+    assert sandbox.dumps() == before
+
+
+def test_renew_reuses_saved_options_and_credentials(sandbox: Sandbox) -> None:
+    before = sandbox.dumps()
+    assert_issued(sandbox, sandbox.issue(["mail.example.com"], cert_name="renewal"), "renewal",
+                  ["mail.example.com"])
+    first = certificate_info(sandbox.lineage("renewal") / "fullchain.pem")
+    sandbox.api.reset_calls()
+    result = sandbox.certbot(["renew", "--force-renewal", "--cert-name", "renewal"])
+    assert result.returncode == 0, result.stderr
+    renewed = certificate_info(sandbox.lineage("renewal") / "fullchain.pem")
+    assert renewed.serial != first.serial and renewed.names == ["mail.example.com"]
+    assert "PUT example.com" in sandbox.api.calls_summary()
+    assert sandbox.dumps() == before
+
+
+def test_wrong_token_fails_with_one_clear_line_and_no_change(sandbox: Sandbox) -> None:
+    before = sandbox.dumps()
+    wrong = "wrong-token-8c1e4f0a"
+    result = sandbox.issue(["mail.example.com"], cert_name="wrong",
+                           credentials=sandbox.credentials(wrong, "wrong.ini"))
+    assert result.returncode != 0
+    assert "The API token is invalid or has expired" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sandbox.dumps() == before
+    seen = sandbox.text_seen_by_user(result)
+    assert wrong not in seen and TOKEN not in seen
+
+
+def test_nameserver_that_never_serves_fails_clearly_and_cleans_up(sandbox: Sandbox) -> None:
+    before = sandbox.dumps()
+    with DnsStub(sandbox.store.view(3600.0)) as stuck:
+        result = sandbox.issue(["mail.example.com"], cert_name="stuck", propagation_seconds=3,
+                               nameservers=f"127.0.0.1:{sandbox.ns1.port},127.0.0.1:{stuck.port}")
+    assert result.returncode != 0
+    assert f"127.0.0.1:{stuck.port} for _acme-challenge.mail.example.com" in result.stderr
+    assert sandbox.dumps() == before
+    assert TOKEN not in sandbox.text_seen_by_user(result)
+
+
+def test_killed_run_leftovers_are_removed_by_the_next_run(sandbox: Sandbox) -> None:
+    zones = account_zones()
+    zones["example.com"].append({"name": "_acme-challenge.mail", "type": "TXT", "ttl": 300,
+                                 "records": [{"content": "another-client"}]})
+    sandbox.store.reset(zones)
+    before = sandbox.dumps()
+    with DnsStub(sandbox.store.view(3600.0)) as stuck:
+        args = sandbox.certonly_args(["mail.example.com"], cert_name="killed",
+                                     propagation_seconds=300,
+                                     nameservers=f"127.0.0.1:{stuck.port}")
+        process = subprocess.Popen([*venv_certbot(), *args, *sandbox.common_args()],
+                                   env=sandbox.env(), start_new_session=True,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 120
+            while len(sandbox.store.txt("example.com", "_acme-challenge.mail")) < 2:
+                assert time.monotonic() < deadline, "certbot never added its value"
+                assert process.poll() is None, "certbot ended before it was killed"
+                time.sleep(0.1)
+        finally:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert len(sandbox.store.txt("example.com", "_acme-challenge.mail")) == 2
+    result = sandbox.issue(["mail.example.com"], cert_name="killed")
+    assert_issued(sandbox, result, "killed", ["mail.example.com"])
+    assert sandbox.store.txt("example.com", "_acme-challenge.mail") == ["another-client"]
+    assert sandbox.dumps() == before
+
+
+@pytest.mark.debian
+@pytest.mark.skipif(not Path(DEBIAN_CERTBOT).exists(),
+                    reason="Debian's certbot is not installed (make test installs it)")
+def test_debian_packaged_certbot_issues_end_to_end(tmp_path: Path) -> None:
+    env = install_for_debian_certbot(tmp_path / "site", REPO)
+    version = subprocess.run([DEBIAN_CERTBOT, "--version"], capture_output=True, text=True,
+                             check=True, timeout=60)
+    assert "certbot 2." in version.stdout + version.stderr
+    with Sandbox(tmp_path / "sandbox", delays=(0.0, 0.5)) as sandbox:
+        before = sandbox.dumps()
+        result = sandbox.issue(["mail.example.com", "example.com"], cert_name="debian",
+                               command=[DEBIAN_CERTBOT], env=env)
+        assert_issued(sandbox, result, "debian", ["example.com", "mail.example.com"])
+        assert sandbox.dumps() == before
+        assert TOKEN not in sandbox.text_seen_by_user(result)

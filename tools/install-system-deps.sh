@@ -11,6 +11,7 @@ command -v pebble >/dev/null 2>&1 || want pebble
 /usr/bin/python3 -c 'import dns.resolver' >/dev/null 2>&1 || want python3-dnspython
 command -v openssl >/dev/null 2>&1 || want openssl
 [ -x /usr/sbin/dovecot ] || want dovecot-imapd
+[ -x /usr/lib/dovecot/pop3-login ] || want dovecot-pop3d
 [ -x /usr/sbin/postfix ] || want postfix
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
 
@@ -25,6 +26,8 @@ else
     exit 1
 fi
 echo "Installing Debian packages:$missing"
+# Postfix must not configure itself as a live mail system; the tests run their own.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 $sudo apt-get update -q
 # Packages must not start their system services here (the tests run their own instances).
 DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends $missing

@@ -107,6 +107,11 @@ class ZoneStore:
                     return state
             return self._history[0][1]
 
+    def history(self) -> list[dict[str, Zone]]:
+        """Every state the zones went through, oldest first (the last 200 writes)."""
+        with self.lock:
+            return [state for _, state in self._history]
+
     def commit(self, state: dict[str, Zone]) -> None:
         with self.lock:
             self._history.append((time.monotonic() + self.read_lag, state))
@@ -122,15 +127,15 @@ class ZoneStore:
 
     def rrsets(self, zone: str, delay: float = 0.0) -> list[dict[str, Any]]:
         """The zone in the API's GET shape."""
-        return _rrsets_of(self.visible(delay).get(zone.lower(), {}))
+        return rrsets_of(self.visible(delay).get(zone.lower(), {}))
 
     def view(self, delay: float = 0.0) -> Any:
         """A callable for ``dns_stub.DnsStub``: all zones as of ``delay`` seconds ago."""
-        return lambda: {name: _rrsets_of(z) for name, z in self.visible(delay).items()}
+        return lambda: {name: rrsets_of(z) for name, z in self.visible(delay).items()}
 
     def dump(self, zone: str) -> str:
         """Canonical bytes of a zone, to prove it is unchanged."""
-        return json.dumps(_rrsets_of(self.latest().get(zone.lower(), {})), sort_keys=True)
+        return json.dumps(rrsets_of(self.latest().get(zone.lower(), {})), sort_keys=True)
 
     def txt(self, zone: str, name: str) -> list[str]:
         """Bare TXT values at a zone-relative name (server truth)."""
@@ -159,7 +164,7 @@ def _zone_from_rrsets(rrsets: Iterable[Mapping[str, Any]]) -> Zone:
     return zone
 
 
-def _rrsets_of(zone: Zone) -> list[dict[str, Any]]:
+def rrsets_of(zone: Zone) -> list[dict[str, Any]]:
     return [
         {
             "name": name,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -153,3 +154,17 @@ def test_debian_packaged_certbot_issues_end_to_end(tmp_path: Path) -> None:
         assert_issued(sandbox, result, "debian", ["example.com", "mail.example.com"])
         assert sandbox.dumps() == before
         assert TOKEN not in sandbox.text_seen_by_user(result)
+
+
+def test_make_demo_issues_and_deploys() -> None:
+    result = subprocess.run([sys.executable, "-m", "tools.demo"], cwd=REPO, capture_output=True,
+                            text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("certificate: /") and last.endswith("/fullchain.pem")
+    info = certificate_info(Path(last.removeprefix("certificate: ")))
+    assert info.names == ["mail.example.com", "mail.news.example.com"]
+    assert "only our TXT values came and went: yes" in result.stdout
+    assert "Installed the certificate for mail.example.com, mail.news.example.com" in \
+        result.stdout
+    assert TOKEN not in result.stdout + result.stderr

@@ -756,13 +756,11 @@ def deploy(args: argparse.Namespace) -> int:
         problems = [] if args.no_verify else verify(
             probes_for(install, plan, cert, panel=restart), seconds=args.verify_timeout)
     except DeployError as error:
-        _roll_back(services, install, saved, restart)
-        raise DeployError(f"{error}; restored the previous certificate files and "
-                          f"reloaded") from None
+        problems = [str(error)]
     if problems:
-        _roll_back(services, install, saved, restart)
-        raise DeployError(f"the new certificate ({cert.fingerprint[:16]}) is not served: "
-                          f"{'; '.join(problems)}; restored the previous files and reloaded")
+        undone = _roll_back(services, install, saved, restart)
+        raise DeployError(f"the new certificate ({cert.fingerprint[:16]}) was not installed: "
+                          f"{'; '.join(problems)}; {undone}")
     checked = "" if args.no_verify else ", verified by TLS handshakes"
     print(f"Installed the certificate for {_targets(plan)} into {install.root} "
           f"({len(plan.writes)} files){checked}.")
@@ -825,13 +823,15 @@ def _reload(services: Services, install: Install, restart: bool) -> None:
         services.restart_core()
 
 
-def _roll_back(services: Services, install: Install, saved: list[Saved], restart: bool) -> None:
+def _roll_back(services: Services, install: Install, saved: list[Saved], restart: bool) -> str:
+    """Restore the previous files and reload; says what was done, for the error line."""
     restore(saved)
     try:
         _reload(services, install, restart)
     except DeployError as error:
-        print(f"{PROG}: warning: reload after restoring the previous files failed: {error}",
-              file=sys.stderr)
+        return (f"restored the previous files, but reloading them failed too ({error}); "
+                f"check the services by hand")
+    return "restored the previous files and reloaded"
 
 
 def _print_plan(install: Install, plan: Plan, docker: Docker | None, restart: bool) -> int:

@@ -96,6 +96,9 @@ def _take_fault(state: dict[str, Any], state_path: Path, container: dict[str, An
 
 def _restart(state: dict[str, Any], ref: str) -> int:
     container = _find(state, ref)
+    if "pid_file" not in container:
+        print(container["name"])
+        return 0  # no process plays this container: the call is only recorded
     pid_file = Path(container["pid_file"])
     with contextlib.suppress(OSError, ValueError):
         os.killpg(int(pid_file.read_text()), signal.SIGTERM)

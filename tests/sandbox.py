@@ -34,6 +34,7 @@ from tests.dns_stub import DnsStub
 from tests.hostinger_stub import HostingerStub, ZoneStore
 
 PEBBLE = "/usr/bin/pebble"
+DEBIAN_PYTHON = "/usr/bin/python3"
 DEBIAN_CERTBOT = "/usr/bin/certbot"
 READY_TIMEOUT = 60.0
 CERTBOT_TIMEOUT = 600.0
@@ -290,14 +291,21 @@ class Sandbox:
 
 
 def install_for_debian_certbot(target: Path, source: Path) -> dict[str, str]:
-    """Install this plugin (no dependencies) where Debian's certbot can load it.
+    """Install this plugin's wheel for Debian's certbot the documented way, into ``target``.
 
-    :returns: the environment additions that make /usr/bin/certbot find it.
+    The docs say ``sudo python3 -m pip install --no-deps --break-system-packages``; this
+    runs Debian's own pip the same way but with ``--target``, so the test leaves
+    /usr/local alone. :returns: the environment that makes /usr/bin/certbot see it.
     """
     if target.exists():
         shutil.rmtree(target)
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(source)],
+    wheels = target.parent / "wheels"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
+                    "--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
+                   check=True, timeout=300, capture_output=True)
+    wheel = next(wheels.glob("certbot_dns_hostinger-*.whl"))
+    subprocess.run([DEBIAN_PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                    "--break-system-packages", "--target", str(target), str(wheel)],
                    check=True, timeout=300, capture_output=True)
     return {"PYTHONPATH": str(target)}
 

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.billionmail_stub import BillionMailHost, TestCA
 from tests.conftest import TOKEN, account_zones
 from tests.dns_stub import DnsStub
 from tests.sandbox import (
     DEBIAN_CERTBOT,
+    DEBIAN_PYTHON,
     Sandbox,
     certificate_info,
     install_for_debian_certbot,
@@ -154,6 +156,18 @@ def test_debian_packaged_certbot_issues_end_to_end(tmp_path: Path) -> None:
         assert_issued(sandbox, result, "debian", ["example.com", "mail.example.com"])
         assert sandbox.dumps() == before
         assert TOKEN not in sandbox.text_seen_by_user(result)
+        # The deploy hook runs under Debian's Python and cryptography 38 too.
+        with BillionMailHost(tmp_path / "bm", TestCA(), services=False) as mail:
+            deployed = subprocess.run(
+                [DEBIAN_PYTHON, "-c", "import sys; from certbot_dns_hostinger.billionmail "
+                 "import main; sys.exit(main())", "--lineage", str(sandbox.lineage("debian")),
+                 "--billionmail-dir", str(mail.tree), "--docker", str(mail.docker),
+                 "--no-verify"], env={**os.environ, **env}, capture_output=True, text=True,
+                timeout=120, check=False)
+            assert deployed.returncode == 0, deployed.stderr
+            assert (mail.tree / "ssl/cert.pem").read_bytes() == \
+                (sandbox.lineage("debian") / "fullchain.pem").read_bytes()
+            assert ["restart", "c0de0001"] in mail.calls()
 
 
 def test_make_demo_issues_and_deploys() -> None:

@@ -14,6 +14,7 @@ command -v openssl >/dev/null 2>&1 || want openssl
 [ -x /usr/lib/dovecot/pop3-login ] || want dovecot-pop3d
 [ -x /usr/sbin/postfix ] || want postfix
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
+/usr/bin/python3 -m pip --version >/dev/null 2>&1 || want python3-pip
 
 [ -z "$missing" ] && exit 0
 

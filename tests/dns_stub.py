@@ -145,8 +145,8 @@ class DnsStub:
             self.queries.append((question.name.to_text().rstrip("."),
                                  dns.rdatatype.to_text(question.rdtype)))
         response = self._resolve(query, question.name, question.rdtype)
-        if not over_udp:
-            return response.to_wire()
+        if not over_udp:  # TCP: no payload limit (the response would inherit EDNS's)
+            return response.to_wire(max_size=65535)
         payload = max(query.payload if query.edns >= 0 else 0, DEFAULT_UDP_PAYLOAD)
         try:
             return response.to_wire(max_size=payload)

@@ -290,6 +290,10 @@ def _plugin_errors() -> Iterator[None]:
         yield
     except (hostinger.HostingerError, propagation.PropagationError) as error:
         raise errors.PluginError(str(error)) from None
+    except OSError as error:  # the journal in certbot's work directory
+        where = error.filename or "the journal"
+        raise errors.PluginError(f"Cannot write {where}: {error.strerror or error}. "
+                                 f"Check certbot's --work-dir.") from None
 
 
 def _challenge_pair(achall: achallenges.AnnotatedChallenge) -> Pair:

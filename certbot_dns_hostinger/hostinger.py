@@ -193,7 +193,7 @@ class HostingerClient:
 
     def _is_zone(self, candidate: str) -> bool:
         if candidate not in self._zone_probes:
-            records = self._get_zone(candidate, "looking up zone", missing_ok=True)
+            records = self._get_zone(candidate, "probing", missing_ok=True)
             self._zone_probes[candidate] = bool(records)
             if records:
                 self._fresh_records[candidate] = records
@@ -204,7 +204,7 @@ class HostingerClient:
         cached = self._fresh_records.get(zone)
         if cached is not None:
             return cached
-        records = self._get_zone(zone, "reading zone") or []
+        records = self._get_zone(zone, "reading records") or []
         self._fresh_records[zone] = records
         return records
 
@@ -237,7 +237,7 @@ class HostingerClient:
         for attempt in range(RECHECK_ATTEMPTS):
             if attempt:
                 self._sleep(RECHECK_DELAY)
-            rrsets = self._get_zone(zone, "re-reading zone") or []
+            rrsets = self._get_zone(zone, "re-reading records") or []
             if not _append_body(rrsets, wanted, ttl=0):
                 logger.debug("DNS:4008 in zone %s: values were already present", zone)
                 return
@@ -251,7 +251,7 @@ class HostingerClient:
         Others' values at the same names are written back as read, with the rrset's TTL;
         rrsets left empty are deleted in one call. Values already gone are not an error.
         """
-        rrsets = self._get_zone(zone, "reading zone before cleanup") or []
+        rrsets = self._get_zone(zone, "reading records before cleanup") or []
         self._fresh_records.pop(zone, None)
         keep, delete = _removal_plan(rrsets, unwanted)
         if keep:

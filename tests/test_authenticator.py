@@ -228,6 +228,16 @@ def test_name_outside_every_zone_fails_before_any_write(auth: Authenticator,
     assert_nothing_written(api)
 
 
+def test_unwritable_journal_is_one_line_and_nothing_is_written(
+        credentials: Path, tmp_path: Path, api: HostingerStub) -> None:
+    blocked = tmp_path / "work-is-a-file"
+    blocked.write_text("")
+    auth = make_auth(credentials, blocked)
+    with pytest.raises(errors.PluginError, match=r"Cannot write .*work-is-a-file.*--work-dir"):
+        auth.perform([make_achall("mail.example.com")])
+    assert_nothing_written(api)
+
+
 @pytest.mark.parametrize("content, message", [
     ("", 'Property "dns_hostinger_api_token" not found'),
     ("dns_hostinger_api_token =\n", 'Property "dns_hostinger_api_token" not set'),

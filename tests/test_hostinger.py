@@ -301,7 +301,7 @@ def test_persistent_html_errors_give_one_line_with_excerpt(client: HostingerClie
                      body="<html><head><title>502</title></head><body>Bad Gateway</body></html>"))
     with pytest.raises(HostingerError) as caught:
         client.zone_records("example.com")
-    assert str(caught.value) == ("Hostinger API error while reading zone for zone example.com: "
+    assert str(caught.value) == ("Hostinger API error while reading records for zone example.com: "
                                  "HTTP 502: non-JSON answer: 502 Bad Gateway")
     assert len(api.calls) == 4 and len(sleeps) == 3
 

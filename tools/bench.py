@@ -1,0 +1,119 @@
+"""``make bench``: how long issuance waits for DNS, and how many API calls it makes.
+
+Real issuances in the sandbox (certbot, Pebble, the API stand-in, two loopback
+nameservers with propagation delays). Prints figures; asserts nothing. Targets:
+overhead over the slowest nameserver's delay <= 3 s; API calls per zone constant in
+the number of names (<= 2 to add, <= 3 to clean up, plus zone discovery).
+
+``python -m tools.bench [--quick]`` (``--quick`` skips the 30/60 s rows).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.sandbox import Sandbox
+
+DELAYS = [(0.0, 0.0), (5.0, 15.0), (30.0, 60.0)]
+FIXED_SLEEP = 60
+NAME_COUNTS = [1, 5, 20]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="skip the 30/60 s delays")
+    args = parser.parse_args()
+    delays = DELAYS[:2] if args.quick else DELAYS
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
+        root = Path(scratch)
+        print("\nSeconds from start to certificate (1 name), nameserver delays ns1/ns2:")
+        print(f"  {'delays':>9}  {'polling':>8}  {'overhead':>9}  "
+              f"{'fixed ' + str(FIXED_SLEEP) + ' s':>11}  {'overhead':>9}")
+        for ns1, ns2 in delays:
+            polled = timed_issue(root / f"poll-{ns1:g}-{ns2:g}", (ns1, ns2), check=True)
+            fixed = timed_issue(root / f"fixed-{ns1:g}-{ns2:g}", (ns1, ns2), check=False)
+            slowest = max(ns1, ns2)
+            print(f"  {f'{ns1:g}/{ns2:g}':>9}  {polled:8.1f}  {polled - slowest:+9.1f}  "
+                  f"{fixed:11.1f}  {fixed - slowest:+9.1f}")
+        print("  target: polling overhead over the slowest delay <= 3 s")
+        print("\nAPI calls for N names in one zone (example.com), whole run:")
+        print(f"  {'names':>5}  {'discovery':>9}  {'add':>4}  {'cleanup':>7}  {'total':>5}")
+        for count in NAME_COUNTS:
+            discovery, add, cleanup = api_calls(root / f"calls-{count}", count)
+            print(f"  {count:>5}  {discovery:>9}  {add:>4}  {cleanup:>7}  "
+                  f"{discovery + add + cleanup:>5}")
+        print("  target: add <= 2 and cleanup <= 3 per zone, whatever the number of names")
+    print(f"\nPeak RSS of a certbot process (largest child): {peak_child_rss_mib():.0f} MiB")
+    base, own = import_ms()
+    print(f"Import time (fresh interpreter, median of 5): certbot's dns_common {base:.0f} ms, "
+          f"then this plugin (with requests, dnspython) {own:.0f} ms")
+    return 0
+
+
+def machine() -> str:
+    model = next((line.split(":", 1)[1].strip() for line in
+                  Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor())
+    certbot = subprocess.run([str(Path(sys.executable).parent / "certbot"), "--version"],
+                             capture_output=True, text=True, check=False, timeout=60)
+    return (f"Machine: {os.cpu_count()} CPUs ({model}), {platform.system()} "
+            f"{platform.release()}, Python {platform.python_version()}, "
+            f"{(certbot.stdout + certbot.stderr).strip()}")
+
+
+def timed_issue(root: Path, delays: tuple[float, float], *, check: bool) -> float:
+    """Seconds certbot took for one name with the propagation check on or a fixed sleep."""
+    with Sandbox(root, delays=delays) as sandbox:
+        extra = [] if check else ["--dns-hostinger-propagation-check", "off"]
+        limit = 600 if check else FIXED_SLEEP
+        started = time.monotonic()
+        result = sandbox.issue(["mail.example.com"], cert_name="bench",
+                               propagation_seconds=limit, extra=extra)
+        elapsed = time.monotonic() - started
+        if result.returncode != 0:
+            print(f"  (run failed: {result.stderr.strip().splitlines()[-1:]})")
+        return elapsed
+
+
+def api_calls(root: Path, count: int) -> tuple[int, int, int]:
+    """(discovery, add, cleanup) API calls for ``count`` names in one zone."""
+    with Sandbox(root) as sandbox:
+        names = [f"mail{i}.example.com" for i in range(count)]
+        result = sandbox.issue(names, cert_name="calls")
+        if result.returncode != 0:
+            print(f"  (run failed: {result.stderr.strip().splitlines()[-1:]})")
+        calls = sandbox.api.calls_summary()
+    writes = [i for i, call in enumerate(calls) if not call.startswith("GET")]
+    first_write = writes[0] if writes else len(calls)  # discovery's GET is reused by the add
+    cleanup_start = next((i for i in range(first_write + 1, len(calls))
+                          if calls[i].startswith("GET")), len(calls))
+    return first_write, cleanup_start - first_write, len(calls) - cleanup_start
+
+
+def peak_child_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def import_ms() -> tuple[float, float]:
+    """Median ms to import certbot's DNS plugin base, then this plugin on top of it."""
+    code = ("import time; t0 = time.perf_counter(); import certbot.plugins.dns_common; "
+            "t1 = time.perf_counter(); import certbot_dns_hostinger.dns_hostinger; "
+            "t2 = time.perf_counter(); print(t1 - t0, t2 - t1)")
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                           check=True, timeout=60).stdout.split() for _ in range(5)]
+    base = sorted(float(run[0]) for run in runs)[2]
+    own = sorted(float(run[1]) for run in runs)[2]
+    return base * 1000, own * 1000
+
+
+if __name__ == "__main__":
+    sys.exit(main())

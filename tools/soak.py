@@ -58,11 +58,11 @@ def main() -> int:
             fault = rng.choice(FAULTS)
             names = rng.choice(NAME_SETS)
             outcome, seen = one_run(sandbox, run, fault, names, rng)
-            outcomes[outcome] += 1
+            outcomes[outcome.split(":")[0]] += 1
             sightings += seen
             print(f"run {run + 1:>2}: {fault:<16} {' '.join(names):<42} {outcome}", flush=True)
         outcome, seen = one_run(sandbox, args.runs, "none", NAME_SETS[1], rng)
-        outcomes[outcome] += 1
+        outcomes[outcome.split(":")[0]] += 1
         sightings += seen
         print(f"final : {'none':<16} {' '.join(NAME_SETS[1]):<42} {outcome}")
         after = sandbox.dumps()
@@ -95,7 +95,10 @@ def one_run(sandbox: Sandbox, run: int, fault: str, names: list[str],
     if result.returncode == 0:
         return "issued", seen
     unclear = any(marker in result.stderr for marker in UNCLEAR_MARKERS)
-    return ("failed unclearly" if unclear else "failed clearly"), seen
+    lines = [line for line in result.stderr.splitlines() if line.strip()
+             and "log" not in line.lower() and not line.startswith("Ask for help")]
+    detail = lines[0].strip()[:150] if lines else "no message"
+    return (f"failed {'unclearly' if unclear else 'clearly'}: {detail}"), seen
 
 
 def inject(sandbox: Sandbox, fault: str, rng: random.Random) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import resource
 import subprocess
 import sys
@@ -36,15 +37,16 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="bench-") as scratch:
         root = Path(scratch)
         print("\nSeconds from start to certificate (1 name), nameserver delays ns1/ns2:")
-        print(f"  {'delays':>9}  {'polling':>8}  {'overhead':>9}  "
+        print(f"  {'delays':>9}  {'polling':>8}  {'overhead':>9}  {'of it, wait':>11}  "
               f"{'fixed ' + str(FIXED_SLEEP) + ' s':>11}  {'overhead':>9}")
         for ns1, ns2 in delays:
-            polled = timed_issue(root / f"poll-{ns1:g}-{ns2:g}", (ns1, ns2), check=True)
-            fixed = timed_issue(root / f"fixed-{ns1:g}-{ns2:g}", (ns1, ns2), check=False)
+            polled, waited = timed_issue(root / f"poll-{ns1:g}-{ns2:g}", (ns1, ns2), check=True)
+            fixed, _ = timed_issue(root / f"fixed-{ns1:g}-{ns2:g}", (ns1, ns2), check=False)
             slowest = max(ns1, ns2)
             print(f"  {f'{ns1:g}/{ns2:g}':>9}  {polled:8.1f}  {polled - slowest:+9.1f}  "
-                  f"{fixed:11.1f}  {fixed - slowest:+9.1f}")
-        print("  target: polling overhead over the slowest delay <= 3 s")
+                  f"{waited:11}  {fixed:11.1f}  {fixed - slowest:+9.1f}")
+        print("  target: polling overhead over the slowest delay <= 3 s ('of it, wait' is the")
+        print("  plugin's own propagation wait as it reports it, in whole seconds)")
         print("\nAPI calls for N names in one zone (example.com), whole run:")
         print(f"  {'names':>5}  {'discovery':>9}  {'add':>4}  {'cleanup':>7}  {'total':>5}")
         for count in NAME_COUNTS:
@@ -70,8 +72,9 @@ def machine() -> str:
             f"{(certbot.stdout + certbot.stderr).strip()}")
 
 
-def timed_issue(root: Path, delays: tuple[float, float], *, check: bool) -> float:
-    """Seconds certbot took for one name with the propagation check on or a fixed sleep."""
+def timed_issue(root: Path, delays: tuple[float, float], *, check: bool) -> tuple[float, str]:
+    """Seconds certbot took for one name (propagation check on, or a fixed sleep), and the
+    wait the plugin reported."""
     with Sandbox(root, delays=delays) as sandbox:
         extra = [] if check else ["--dns-hostinger-propagation-check", "off"]
         limit = 600 if check else FIXED_SLEEP
@@ -81,7 +84,9 @@ def timed_issue(root: Path, delays: tuple[float, float], *, check: bool) -> floa
         elapsed = time.monotonic() - started
         if result.returncode != 0:
             print(f"  (run failed: {result.stderr.strip().splitlines()[-1:]})")
-        return elapsed
+        reported = re.search(r"served by every nameserver after (\d+) s",
+                             result.stdout + result.stderr)
+        return elapsed, f"{reported.group(1)} s" if reported else "-"
 
 
 def api_calls(root: Path, count: int) -> tuple[int, int, int]:

@@ -191,7 +191,11 @@ def find_install_dir(explicit: str | None, docker: Docker | None, *,
     if explicit:
         return Path(explicit)
     if docker is not None:
-        for container in docker.containers(SERVICES["core"]):
+        try:
+            labelled = docker.containers(SERVICES["core"])
+        except DeployError:  # no daemon: the installer's note or the default may still do
+            labelled = []
+        for container in labelled:
             if container.working_dir:
                 return Path(container.working_dir)
     try:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,6 +80,7 @@ def test_renew_reuses_saved_options_and_credentials(sandbox: Sandbox) -> None:
     assert_issued(sandbox, sandbox.issue(["mail.example.com"], cert_name="renewal"), "renewal",
                   ["mail.example.com"])
     first = certificate_info(sandbox.lineage("renewal") / "fullchain.pem")
+    use_fresh_account(sandbox, "renewal")  # so the CA cannot reuse the first authorizations
     sandbox.api.reset_calls()
     result = sandbox.certbot(["renew", "--force-renewal", "--no-random-sleep-on-renew",
                              "--cert-name", "renewal"])
@@ -86,6 +89,18 @@ def test_renew_reuses_saved_options_and_credentials(sandbox: Sandbox) -> None:
     assert renewed.serial != first.serial and renewed.names == ["mail.example.com"]
     assert "PUT example.com" in sandbox.api.calls_summary()
     assert sandbox.dumps() == before
+
+
+def use_fresh_account(sandbox: Sandbox, cert_name: str) -> None:
+    """Register a new ACME account and point the lineage's renewal conf at it."""
+    accounts = sandbox.config_dir / "accounts"
+    shutil.rmtree(accounts)
+    registered = sandbox.certbot(["register"])
+    assert registered.returncode == 0, registered.stderr
+    (account,) = [path.name for path in accounts.glob("*/*/*") if path.is_dir()]
+    conf = sandbox.config_dir / "renewal" / f"{cert_name}.conf"
+    conf.write_text(re.sub(r"^account = .*$", f"account = {account}", conf.read_text(),
+                           flags=re.MULTILINE))
 
 
 def test_wrong_token_fails_with_one_clear_line_and_no_change(sandbox: Sandbox) -> None:

@@ -56,7 +56,10 @@ class Nameserver:
     @property
     def label(self) -> str:
         """The name as a user would write it, with the port when it is not 53."""
-        return self.name if self.port == DNS_PORT else f"{self.name}:{self.port}"
+        if self.port == DNS_PORT:
+            return self.name
+        host = f"[{self.name}]" if ":" in self.name else self.name
+        return f"{host}:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,10 @@ def lookup_cname(fqdn: str, nameservers: Sequence[Nameserver] | None, *,
             except (dns.exception.DNSException, OSError) as error:
                 logger.debug("CNAME query to %s failed: %s", address, error)
                 continue
+            if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
+                logger.debug("CNAME query to %s answered %s", address,
+                             dns.rcode.to_text(response.rcode()))
+                continue  # REFUSED, SERVFAIL: this server cannot tell; ask the next
             for rrset in response.answer:
                 if rrset.name == qname and rrset.rdtype == dns.rdatatype.CNAME:
                     return str(rrset[0].target).rstrip(".")

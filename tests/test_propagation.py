@@ -1,12 +1,28 @@
-"""The propagation check against real loopback nameservers (tests/dns_stub.py)."""
+"""The propagation check against real loopback nameservers (tests/dns_stub.py).
+
+Nothing here leaves 127.0.0.0/8: host names are resolved through a patched
+``socket.getaddrinfo`` and the "system" resolver is pointed at a stub. Tests that need
+many polling rounds drive ``wait_for_records`` with a fake clock and sleeper, so they are
+exact and take no real waiting; the few that wait for real keep their limits at 2-8 s and
+assert outcomes and ordering, with generous upper bounds only.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import logging
+import re
+import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import dns.exception
+import dns.flags
+import dns.message
+import dns.query
+import dns.resolver
 import pytest
 
 from certbot_dns_hostinger import propagation
@@ -15,20 +31,46 @@ from tests.conftest import account_zones
 from tests.dns_stub import DnsStub
 from tests.hostinger_stub import ZoneStore, quote_txt
 
+ZONE = "example.com"
 NAME = "_acme-challenge.mail.example.com"
+APEX_NAME = "_acme-challenge.example.com"
+LOGGER = "certbot_dns_hostinger.propagation"
 
 
-def publish(store: ZoneStore, zone: str, name: str, values: list[str],
-            rtype: str = "TXT") -> None:
-    """A write as the API makes it: visible to a view of delay d after d seconds."""
+def publish(store: ZoneStore, name: str, values: list[str], rtype: str = "TXT",
+            zone: str = ZONE) -> None:
+    """A write as the API makes it: a view of delay d serves it d seconds later."""
     state = copy.deepcopy(store.latest())
     records = [quote_txt(v) for v in values] if rtype == "TXT" else values
     state[zone][(name, rtype)] = {"ttl": 60, "records": records}
     store.commit(state)
 
 
-def server(stub: DnsStub, *addresses: str) -> Nameserver:
-    return Nameserver("127.0.0.1", addresses or ("127.0.0.1",), stub.port)
+def at(stub: DnsStub, name: str = "127.0.0.1", *addresses: str) -> Nameserver:
+    """The stub as a nameserver to poll (on its own port)."""
+    return Nameserver(name, addresses or ("127.0.0.1",), stub.port)
+
+
+def wanted(*values: str, name: str = NAME) -> dict[str, frozenset[str]]:
+    return {name: frozenset(values)}
+
+
+class FakeTime:
+    """A clock and a sleeper that only move when the code under test sleeps."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.now = 1000.0
+        self.pauses: list[float] = []
+        self.on_sleep = on_sleep
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.pauses))
 
 
 @pytest.fixture
@@ -42,66 +84,248 @@ def ns(zones: ZoneStore) -> Iterator[DnsStub]:
         yield stub
 
 
-# -- which servers ------------------------------------------------------------------------------
+@pytest.fixture
+def fake_getaddrinfo(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
+    """Resolve host names from a table instead of the system (no DNS traffic at all)."""
+    table = {
+        "ns1.dns-parking.com": ["162.159.24.201", "2400:cb00:2049:1::a29f:18c9"],
+        "ns2.dns-parking.com": ["162.159.25.42", "162.159.25.42", "2400:cb00:2049:1::a29f:192a"],
+    }
+    calls: list[tuple[str, Any]] = []
+
+    def getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        calls.append((host, kwargs.get("type")))
+        if host not in table:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [(socket.AF_INET6 if ":" in address else socket.AF_INET, socket.SOCK_DGRAM,
+                 17, "", (address, 0)) for address in table[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return calls
 
 
-def test_parse_nameservers_accepts_hosts_ports_and_ipv6() -> None:
-    parsed = propagation.parse_nameservers(" 127.0.0.1:5353, [::1]:5300 ,::1,192.0.2.1 ")
-    assert [(s.label, s.addresses, s.port) for s in parsed] == [
-        ("127.0.0.1:5353", ("127.0.0.1",), 5353),
-        ("::1:5300", ("::1",), 5300),
+@pytest.fixture
+def system_resolver(monkeypatch: pytest.MonkeyPatch, ns: DnsStub) -> DnsStub:
+    """Make ``dns.resolver.Resolver()`` ask the stub instead of /etc/resolv.conf."""
+    original = dns.resolver.Resolver
+
+    def make(*args: Any, **kwargs: Any) -> dns.resolver.Resolver:
+        resolver = original(configure=False)
+        resolver.nameservers = ["127.0.0.1"]
+        resolver.port = ns.port
+        return resolver
+
+    monkeypatch.setattr(dns.resolver, "Resolver", make)
+    return ns
+
+
+# -- which servers: parse_nameservers -----------------------------------------------------------
+
+
+def test_parse_addresses_with_and_without_ports() -> None:
+    parsed = propagation.parse_nameservers(
+        " 127.0.0.1:5353, [::1]:5300 ,::1,192.0.2.1 ,[2001:db8::53], 10.0.0.1:53")
+    assert [(s.name, s.addresses, s.port) for s in parsed] == [
+        ("127.0.0.1", ("127.0.0.1",), 5353),
+        ("::1", ("::1",), 5300),
         ("::1", ("::1",), 53),
         ("192.0.2.1", ("192.0.2.1",), 53),
+        ("2001:db8::53", ("2001:db8::53",), 53),
+        ("10.0.0.1", ("10.0.0.1",), 53),
     ]
-    (local,) = propagation.parse_nameservers("localhost:53")
-    assert "127.0.0.1" in local.addresses or "::1" in local.addresses
+    assert [s.label for s in parsed if s.port == 53] == [
+        "::1", "192.0.2.1", "2001:db8::53", "10.0.0.1"]
+    assert parsed[0].label == "127.0.0.1:5353"
+
+
+def test_parse_addresses_are_normalised() -> None:
+    (server,) = propagation.parse_nameservers("[2001:DB8:0:0::0053]:8053")
+    assert server.addresses == ("2001:db8::53",)
+    assert server.port == 8053
+
+
+def test_parse_host_names_resolve_to_all_their_addresses(
+        fake_getaddrinfo: list[tuple[str, Any]]) -> None:
+    parsed = propagation.parse_nameservers("ns1.dns-parking.com , ns2.dns-parking.com:8053")
+    assert parsed == [
+        Nameserver("ns1.dns-parking.com", ("162.159.24.201", "2400:cb00:2049:1::a29f:18c9")),
+        # The duplicate IPv4 is listed once, in first-seen order.
+        Nameserver("ns2.dns-parking.com", ("162.159.25.42", "2400:cb00:2049:1::a29f:192a"),
+                   8053),
+    ]
+    assert [s.label for s in parsed] == ["ns1.dns-parking.com", "ns2.dns-parking.com:8053"]
+    # One lookup per host name, none for literal addresses.
+    assert [host for host, _ in fake_getaddrinfo] == ["ns1.dns-parking.com",
+                                                      "ns2.dns-parking.com"]
+    propagation.parse_nameservers("127.0.0.1,[::1]:53")
+    assert len(fake_getaddrinfo) == 2
+
+
+def test_parse_label_of_a_host_or_ipv4_can_be_parsed_back(
+        fake_getaddrinfo: list[tuple[str, Any]]) -> None:
+    for spec in ("ns2.dns-parking.com:8053", "ns1.dns-parking.com", "127.0.0.1:5353"):
+        (server,) = propagation.parse_nameservers(spec)
+        assert propagation.parse_nameservers(server.label) == [server]
+
+
+def test_parse_label_of_an_ipv6_server_with_a_port_can_be_parsed_back() -> None:
+    (server,) = propagation.parse_nameservers("[::1]:5300")
+    assert server.label == "[::1]:5300"
+    assert propagation.parse_nameservers(server.label) == [server]
 
 
 @pytest.mark.parametrize(("spec", "message"), [
     ("", "no nameserver given"),
-    (" , ", "no nameserver given"),
-    ("ns1.example:abc", "invalid port"),
-    ("ns1.example:0", "invalid port"),
-    ("ns1.example:70000", "invalid port"),
-    ("[::1", "cannot parse nameserver"),
-    ("[::1]x", "cannot parse nameserver"),
-    (":53", "has no host"),
+    (" , ,", "no nameserver given"),
+    ("ns1.example:abc", "invalid port in nameserver 'ns1.example:abc'"),
+    ("ns1.example:", "invalid port in nameserver 'ns1.example:'"),
+    ("ns1.example:0", "invalid port in nameserver 'ns1.example:0'"),
+    ("ns1.example:65536", "invalid port in nameserver 'ns1.example:65536'"),
+    ("ns1.example:-1", "invalid port in nameserver 'ns1.example:-1'"),
+    ("[::1]:99999", "invalid port in nameserver '[::1]:99999'"),
+    ("[::1]:", "invalid port in nameserver '[::1]:'"),
+    ("[::1", "cannot parse nameserver '[::1'"),
+    ("[::1]53", "cannot parse nameserver '[::1]53'"),
+    (":53", "nameserver ':53' has no host"),
+    ("[]:53", "nameserver '[]:53' has no host"),
+    # A bad item is named even when good ones come first.
+    ("127.0.0.1, 127.0.0.2:x", "invalid port in nameserver '127.0.0.2:x'"),
 ])
-def test_parse_nameservers_refuses_bad_items(spec: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+def test_parse_refuses_bad_items_naming_them(spec: str, message: str) -> None:
+    # parse_nameservers raises ValueError (the plugin turns it into a PluginError naming
+    # --dns-hostinger-nameservers); it never raises PropagationError.
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         propagation.parse_nameservers(spec)
 
 
-# -- one question -------------------------------------------------------------------------------
+def test_parse_unknown_host_is_refused_with_the_resolver_error(
+        fake_getaddrinfo: list[tuple[str, Any]]) -> None:
+    with pytest.raises(ValueError, match=re.escape(
+            "cannot resolve nameserver 'ns9.nowhere.invalid': ") + ".*Name or service not known"):
+        propagation.parse_nameservers("ns1.dns-parking.com, ns9.nowhere.invalid:53")
 
 
-def test_query_txt_reads_quoted_and_long_values(zones: ZoneStore, ns: DnsStub) -> None:
-    long_value = "k=" + "A" * 600  # served as three character-strings, joined back
-    publish(zones, "example.com", "_acme-challenge.mail", ["abc", long_value])
+# -- which servers: find_nameservers ------------------------------------------------------------
+
+
+def test_find_nameservers_resolves_every_ns_host(zones: ZoneStore,
+                                                 system_resolver: DnsStub) -> None:
+    zones.add_zone("dns-parking.com", [
+        {"name": "ns1", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.1"}]},
+        {"name": "ns2", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.2"}]},
+        {"name": "ns2", "type": "AAAA", "ttl": 300, "records": [{"content": "::1"}]},
+    ])
+    assert propagation.find_nameservers(ZONE, timeout=2) == [
+        Nameserver("ns1.dns-parking.com", ("127.0.0.1",)),
+        Nameserver("ns2.dns-parking.com", ("127.0.0.2", "::1")),
+    ]
+
+
+def test_find_nameservers_drops_hosts_without_an_address(zones: ZoneStore,
+                                                         system_resolver: DnsStub) -> None:
+    zones.add_zone("dns-parking.com", [
+        {"name": "ns2", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.2"}]},
+    ])
+    assert propagation.find_nameservers(ZONE, timeout=2) == [
+        Nameserver("ns2.dns-parking.com", ("127.0.0.2",))]
+
+
+def test_find_nameservers_without_any_address_fails_naming_the_hosts(
+        system_resolver: DnsStub) -> None:
+    with pytest.raises(PropagationError, match=re.escape(
+            "No address found for any nameserver of zone example.com: "
+            "ns1.dns-parking.com, ns2.dns-parking.com.")):
+        propagation.find_nameservers(ZONE, timeout=2)
+
+
+def test_find_nameservers_of_an_unknown_zone_says_what_to_do(system_resolver: DnsStub) -> None:
+    with pytest.raises(PropagationError) as caught:
+        propagation.find_nameservers("example.org", timeout=2)
+    message = str(caught.value)
+    assert message.startswith("Cannot find the nameservers of zone example.org: ")
+    assert message.endswith("Name the servers to poll explicitly, or turn the propagation "
+                            "check off.")
+
+
+# -- one question: query_txt --------------------------------------------------------------------
+
+
+def test_query_txt_serves_api_quoted_values_bare(zones: ZoneStore, ns: DnsStub) -> None:
+    apex = propagation.query_txt("127.0.0.1", ns.port, ZONE, timeout=2)
+    assert apex == propagation.TxtAnswer(
+        frozenset({"v=spf1 mx a include:_spf.mail.hostinger.com ~all"}), None, "NOERROR", True)
+    publish(zones, "_acme-challenge.mail", ["abc", '"already-quoted"', "with space; and semi"])
     answer = propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=2)
-    assert answer.values == {"abc", long_value}
-    assert answer.rcode == "NOERROR" and answer.authoritative and answer.cname is None
+    assert answer.values == {"abc", "already-quoted", "with space; and semi"}
+    assert (NAME, "TXT") in ns.queries
+
+
+def test_query_txt_joins_a_value_split_into_character_strings(zones: ZoneStore,
+                                                              ns: DnsStub) -> None:
+    long_value = "k=" + "A" * 300 + "B" * 300
+    publish(zones, "_acme-challenge.mail", ["short", long_value])
+    # On the wire the long value really is several <=255-byte character-strings.
+    raw, _ = dns.query.udp_with_fallback(dns.message.make_query(NAME, "TXT"), "127.0.0.1",
+                                         timeout=2, port=ns.port)
+    assert sorted(len(rdata.strings) for rdata in raw.answer[0]) == [1, 3]
+    answer = propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=2)
+    assert answer.values == {"short", long_value}
 
 
 def test_query_txt_tells_nxdomain_from_nodata(ns: DnsStub) -> None:
     missing = propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=2)
-    assert missing.rcode == "NXDOMAIN" and missing.values == frozenset()
+    assert (missing.rcode, missing.values, missing.cname) == ("NXDOMAIN", frozenset(), None)
+    assert missing.authoritative
     nodata = propagation.query_txt("127.0.0.1", ns.port, "mail.example.com", timeout=2)
-    assert nodata.rcode == "NOERROR" and nodata.values == frozenset()
+    assert (nodata.rcode, nodata.values, nodata.cname) == ("NOERROR", frozenset(), None)
+    # An empty non-terminal (news.example.com has only mail.news below it) is NODATA too.
+    empty = propagation.query_txt("127.0.0.1", ns.port, "news.example.com", timeout=2)
+    assert (empty.rcode, empty.values) == ("NOERROR", frozenset())
 
 
-def test_query_txt_reports_a_cname_at_the_name(zones: ZoneStore, ns: DnsStub) -> None:
-    publish(zones, "example.com", "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
+def test_query_txt_outside_every_zone_is_refused_and_not_authoritative(ns: DnsStub) -> None:
+    answer = propagation.query_txt("127.0.0.1", ns.port, "_acme-challenge.example.org",
+                                   timeout=2)
+    assert (answer.rcode, answer.authoritative, answer.values) == ("REFUSED", False, frozenset())
+
+
+def test_query_txt_reports_a_cname_and_ignores_the_targets_txt(zones: ZoneStore,
+                                                               ns: DnsStub) -> None:
+    # The CNAME points into a served zone, so the stub also returns the target's TXT.
+    publish(zones, "_acme-challenge.mail", ["mail-acme.example.co.uk."], rtype="CNAME")
+    publish(zones, "mail-acme", ["delegated-value"], zone="example.co.uk")
     answer = propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=2)
-    assert answer.cname == "acme.example.net" and answer.values == frozenset()
+    assert answer.cname == "mail-acme.example.co.uk"
+    assert answer.values == frozenset()
+    assert answer.rcode == "NOERROR"
 
 
-def test_query_txt_falls_back_to_tcp_when_truncated(zones: ZoneStore, ns: DnsStub) -> None:
-    values = [f"value-{i:02d}-" + "x" * 40 for i in range(40)]  # ~2 KB: over UDP's limit
-    publish(zones, "example.com", "_acme-challenge.mail", values)
+def test_query_txt_sees_wildcard_values(zones: ZoneStore, ns: DnsStub) -> None:
+    publish(zones, "*.news", ["from-the-wildcard"])
+    answer = propagation.query_txt("127.0.0.1", ns.port, "_acme-challenge.news.example.com",
+                                   timeout=2)
+    assert answer.values == {"from-the-wildcard"}
+    assert answer.cname is None
+
+
+def test_query_txt_name_is_case_insensitive(zones: ZoneStore, ns: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["token-1"])
+    answer = propagation.query_txt("127.0.0.1", ns.port, NAME.upper() + ".", timeout=2)
+    assert answer.values == {"token-1"}
+
+
+def test_query_txt_falls_back_to_tcp_when_the_udp_answer_is_truncated(
+        zones: ZoneStore, ns: DnsStub) -> None:
+    values = [f"value-{i:02d}-" + "x" * 40 for i in range(40)]  # ~2 KB: over the 1232 payload
+    publish(zones, "_acme-challenge.mail", values)
+    udp = dns.query.udp(dns.message.make_query(NAME, "TXT", use_edns=0, payload=1232),
+                        "127.0.0.1", timeout=2, port=ns.port, ignore_trailing=True)
+    assert udp.flags & dns.flags.TC  # what the stub sends over UDP: TC and nothing else
+    assert not udp.answer
+    ns.queries.clear()
     answer = propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=2)
     assert answer.values == set(values)
-    assert ns.queries.count((NAME, "TXT")) == 2  # UDP (truncated), then TCP
+    assert ns.queries == [(NAME, "TXT"), (NAME, "TXT")]  # UDP (truncated), then TCP
 
 
 def test_query_txt_times_out_on_a_silent_server(ns: DnsStub) -> None:
@@ -109,93 +333,286 @@ def test_query_txt_times_out_on_a_silent_server(ns: DnsStub) -> None:
     started = time.monotonic()
     with pytest.raises(dns.exception.Timeout):
         propagation.query_txt("127.0.0.1", ns.port, NAME, timeout=0.5)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 10  # bounded by the per-query timeout, not hung
+
+
+# -- one question: lookup_cname -----------------------------------------------------------------
 
 
 def test_lookup_cname_asks_the_given_servers(zones: ZoneStore, ns: DnsStub) -> None:
-    servers = [server(ns)]
-    assert propagation.lookup_cname(NAME, servers, timeout=2) is None
-    publish(zones, "example.com", "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
+    servers = [at(ns)]
+    assert propagation.lookup_cname(NAME, servers, timeout=2) is None  # NXDOMAIN
+    assert propagation.lookup_cname("mail.example.com", servers, timeout=2) is None  # NODATA
+    assert propagation.lookup_cname("www.example.com", servers, timeout=2) == "example.com"
+    publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
     assert propagation.lookup_cname(NAME, servers, timeout=2) == "acme.example.net"
+    assert ns.queries[-1] == (NAME, "CNAME")
+
+
+def test_lookup_cname_skips_addresses_and_servers_that_do_not_answer(zones: ZoneStore,
+                                                                     ns: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
+    with DnsStub(zones.view()) as dead:
+        dead.set_silent(True)
+        servers = [at(dead, "ns-dead"), Nameserver("ns-live", ("127.0.0.2", "127.0.0.1"),
+                                                   ns.port)]
+        started = time.monotonic()
+        assert propagation.lookup_cname(NAME, servers, timeout=0.3) == "acme.example.net"
+    assert time.monotonic() - started < 10
+
+
+def test_lookup_cname_fails_when_no_server_answers(ns: DnsStub) -> None:
     ns.set_silent(True)
-    with pytest.raises(PropagationError, match=f"No nameserver answered the CNAME query for "
-                                               f"{NAME}"):
-        propagation.lookup_cname(NAME, servers, timeout=0.3)
+    message = f"No nameserver answered the CNAME query for {NAME}."
+    with pytest.raises(PropagationError, match=f"^{re.escape(message)}$"):
+        propagation.lookup_cname(NAME, [at(ns), Nameserver("x", ("127.0.0.2",), ns.port)],
+                                 timeout=0.3)
 
 
-# -- waiting ------------------------------------------------------------------------------------
+def test_lookup_cname_does_not_take_a_refusal_as_no_cname(zones: ZoneStore,
+                                                          ns: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
+    with DnsStub(lambda: {}) as lame:  # serves no zone: REFUSED for everything
+        assert propagation.lookup_cname(NAME, [at(lame, "lame"), at(ns)],
+                                        timeout=2) == "acme.example.net"
 
 
-def test_wait_ends_soon_after_the_slower_of_two_delays(zones: ZoneStore) -> None:
+def test_lookup_cname_without_servers_uses_the_system_resolver(
+        zones: ZoneStore, system_resolver: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
+    assert propagation.lookup_cname(NAME, None, timeout=2) == "acme.example.net"
+    assert propagation.lookup_cname(APEX_NAME, [], timeout=2) is None  # NXDOMAIN
+    assert propagation.lookup_cname("mail.example.com", None, timeout=2) is None  # NoAnswer
+    assert (APEX_NAME, "CNAME") in system_resolver.queries
+
+
+# -- waiting: real time -------------------------------------------------------------------------
+
+
+def test_wait_returns_after_the_slower_of_two_delayed_servers(zones: ZoneStore) -> None:
     with DnsStub(zones.view(1.0)) as fast, DnsStub(zones.view(3.0)) as slow:
-        publish(zones, "example.com", "_acme-challenge.mail", ["token-1"])
+        published = time.monotonic()
+        publish(zones, "_acme-challenge.mail", ["token-1"])
         started = time.monotonic()
         waited = propagation.wait_for_records(
-            [Check((server(fast), server(slow)), {NAME: frozenset({"token-1"})})], timeout=30)
-        elapsed = time.monotonic() - started
-    assert 3.0 <= waited <= elapsed < 30
-    # The fast server was satisfied first and not asked again.
-    assert fast.queries.count((NAME, "TXT")) < slow.queries.count((NAME, "TXT"))
+            [Check((at(fast, "ns1.fast"), at(slow, "ns2.slow")), wanted("token-1"))],
+            timeout=8)
+        finished = time.monotonic()
+    assert finished - published >= 3.0  # the slow server cannot have served it sooner
+    assert 0 < waited <= finished - started
+    assert waited < 8  # returned before the limit, not at it
+    assert fast.queries.count((NAME, "TXT")) <= slow.queries.count((NAME, "TXT"))
+    assert slow.queries.count((NAME, "TXT")) >= 2  # it was polled again, not given up on
 
 
-def test_server_that_never_serves_fails_naming_server_name_and_what_it_saw(
+def test_server_that_never_serves_fails_naming_its_label_the_name_and_what_it_saw(
         zones: ZoneStore) -> None:
     with DnsStub(zones.view()) as live, DnsStub(zones.view(3600.0)) as stuck:
-        publish(zones, "example.com", "_acme-challenge.mail", ["token-1"])
+        publish(zones, "_acme-challenge.mail", ["token-1"])
+        started = time.monotonic()
         with pytest.raises(PropagationError) as caught:
             propagation.wait_for_records(
-                [Check((server(live), server(stuck)), {NAME: frozenset({"token-1"})})],
-                timeout=2)
-    message = str(caught.value)
-    assert "within 2 seconds" in message
-    assert f"127.0.0.1:{stuck.port} for {NAME}: answers NXDOMAIN" in message
-    assert f"127.0.0.1:{live.port}" not in message
+                [Check((at(live, "ns1.dns-parking.com"), at(stuck, "ns2.dns-parking.com")),
+                       wanted("token-1"))], timeout=2)
+        elapsed = time.monotonic() - started
+    assert 2.0 <= elapsed < 15
+    assert str(caught.value) == (
+        "The TXT records were not served by every authoritative nameserver within 2 seconds. "
+        f"Still missing: ns2.dns-parking.com:{stuck.port} for {NAME}: answers NXDOMAIN.")
+    assert live.queries.count((NAME, "TXT")) == 1  # satisfied at once, never asked again
 
 
-def test_partial_values_and_cname_shadow_are_explained(zones: ZoneStore, ns: DnsStub) -> None:
-    publish(zones, "example.com", "_acme-challenge.mail", ["token-1"])
-    publish(zones, "example.com", "_acme-challenge.mail.news", ["elsewhere.example.net."],
-            rtype="CNAME")
-    shadowed = "_acme-challenge.mail.news.example.com"
-    with pytest.raises(PropagationError) as caught:
-        propagation.wait_for_records(
-            [Check((server(ns),), {NAME: frozenset({"token-1", "token-2"}),
-                                   shadowed: frozenset({"token-3"})})], timeout=1)
-    message = str(caught.value)
-    assert f"for {NAME}: serves token-1 but 1 expected value(s) are missing" in message
-    assert (f"for {shadowed}: answers with a CNAME to elsewhere.example.net: a CNAME or "
-            f"wildcard shadows the challenge name") in message
+def test_stale_value_on_a_lagging_server_is_shown() -> None:
+    zones = account_zones()
+    zones[ZONE].append({"name": "_acme-challenge.mail", "type": "TXT", "ttl": 60,
+                        "records": [{"content": "old-token"}]})
+    store = ZoneStore(zones)
+    publish(store, "_acme-challenge.mail", ["new-token"])
+    with DnsStub(store.view(3600.0)) as stuck:
+        fake = FakeTime()
+        with pytest.raises(PropagationError) as caught:
+            propagation.wait_for_records([Check((at(stuck, "ns2.dns-parking.com"),),
+                                                wanted("new-token"))],
+                                         timeout=4, clock=fake.clock, sleep=fake.sleep)
+    assert str(caught.value).endswith(
+        f"Still missing: ns2.dns-parking.com:{stuck.port} for {NAME}: serves old-token but 1 "
+        "expected value(s) are missing.")
 
 
-def test_dead_address_does_not_stall_a_server_that_has_a_live_one(zones: ZoneStore) -> None:
-    with DnsStub(zones.view()) as live:
-        publish(zones, "example.com", "_acme-challenge.mail", ["token-1"])
-        # 127.0.0.2 has nothing on that port: a broken address next to a working one.
-        both = Nameserver("ns1.example", ("127.0.0.2", "127.0.0.1"), live.port)
-        waited = propagation.wait_for_records(
-            [Check((both,), {NAME: frozenset({"token-1"})})], timeout=20, query_timeout=0.5)
-    assert waited < 20
+@pytest.mark.parametrize("dead_kind", ["unbound", "silent"])
+def test_server_with_one_dead_and_one_live_address_counts_as_reached(
+        zones: ZoneStore, dead_kind: str) -> None:
+    with contextlib.ExitStack() as stack:
+        live = stack.enter_context(DnsStub(zones.view(1.0)))
+        if dead_kind == "silent":  # 127.0.0.2 drops every query
+            silent = stack.enter_context(DnsStub(zones.view(), host="127.0.0.2",
+                                                 port=live.port))
+            silent.set_silent(True)
+        # else nothing listens on 127.0.0.2 at that port
+        publish(zones, "_acme-challenge.mail", ["token-1"])
+        both = Nameserver("ns1.dns-parking.com", ("127.0.0.2", "127.0.0.1"), live.port)
+        waited = propagation.wait_for_records([Check((both,), wanted("token-1"))],
+                                              timeout=8, query_timeout=0.3)
+    assert waited < 8  # reached through its live address: no PropagationError, no hang
     assert (NAME, "TXT") in live.queries
 
 
-def test_unreachable_server_is_reported_as_no_answer(ns: DnsStub) -> None:
+def test_the_address_that_answered_last_is_asked_first(zones: ZoneStore) -> None:
+    publish(zones, "_acme-challenge.mail", ["token-1"])
+    publish(zones, "_acme-challenge", ["token-2"])
+    with DnsStub(zones.view()) as fresh, \
+            DnsStub(zones.view(3600.0), host="127.0.0.2", port=fresh.port) as stale:
+        server = Nameserver("ns1.dns-parking.com", ("127.0.0.2", "127.0.0.1"), fresh.port)
+        propagation.wait_for_records([Check((server,), {NAME: frozenset({"token-1"}),
+                                                        APEX_NAME: frozenset({"token-2"})})],
+                                     timeout=4)
+    # The first name tried the stale address, then the fresh one, which served it; the
+    # second name went to the fresh address first and never reached the stale one.
+    assert stale.queries == [(NAME, "TXT")]
+    assert fresh.queries == [(NAME, "TXT"), (APEX_NAME, "TXT")]
+
+
+def test_server_whose_every_address_is_dead_is_reported_as_no_answer(ns: DnsStub) -> None:
     ns.set_silent(True)
-    with pytest.raises(PropagationError, match=r"no answer from 127\.0\.0\.1"):
-        propagation.wait_for_records(
-            [Check((server(ns),), {NAME: frozenset({"v"})})], timeout=1, query_timeout=0.3)
+    dead = Nameserver("ns1.dns-parking.com", ("127.0.0.1", "127.0.0.2"), ns.port)
+    started = time.monotonic()
+    with pytest.raises(PropagationError) as caught:
+        propagation.wait_for_records([Check((dead,), wanted("v"))], timeout=1,
+                                     query_timeout=0.3)
+    assert time.monotonic() - started < 15
+    assert (f"ns1.dns-parking.com:{ns.port} for {NAME}: no answer from 127.0.0.1, "
+            "127.0.0.2.") in str(caught.value)
 
 
-def test_polling_interval_starts_short_and_backs_off_gently(ns: DnsStub) -> None:
-    now = [0.0]
-    pauses: list[float] = []
+# -- waiting: driven by a fake clock ------------------------------------------------------------
 
-    def sleep(seconds: float) -> None:
-        pauses.append(seconds)
-        now[0] += seconds
 
+def test_satisfied_pairs_are_not_asked_again_and_rounds_log_progress(
+        caplog: pytest.LogCaptureFixture) -> None:
+    first, second = ZoneStore(account_zones()), ZoneStore(account_zones())
+
+    def on_sleep(pauses: int) -> None:  # what the servers serve changes between rounds
+        if pauses == 1:
+            publish(first, "_acme-challenge.mail", ["token-1"])
+        if pauses == 3:
+            publish(second, "_acme-challenge.mail", ["token-1"])
+
+    fake = FakeTime(on_sleep)
+    caplog.set_level(logging.DEBUG, logger=LOGGER)
+    with DnsStub(first.view()) as a, DnsStub(second.view()) as b:
+        waited = propagation.wait_for_records(
+            [Check((at(a, "ns1"), at(b, "ns2")), wanted("token-1"))],
+            timeout=60, clock=fake.clock, sleep=fake.sleep)
+    assert a.queries == [(NAME, "TXT")] * 2  # rounds 1-2, then satisfied
+    assert b.queries == [(NAME, "TXT")] * 4  # rounds 1-4
+    assert fake.pauses == pytest.approx([1.0, 1.25, 1.5625])
+    assert waited == pytest.approx(sum(fake.pauses))
+    progress = [record.getMessage() for record in caplog.records
+                if record.getMessage().startswith("Propagation round")]
+    assert progress == [f"Propagation round {n}: {missing} (server, name) pair(s) still missing"
+                        for n, missing in ((1, 2), (2, 1), (3, 1), (4, 0))]
+
+
+def test_records_already_there_return_after_one_round_without_sleeping(
+        zones: ZoneStore, ns: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["token-1", "someone-else"])
+    fake = FakeTime()
+    waited = propagation.wait_for_records([Check((at(ns),), wanted("token-1"))],
+                                          timeout=0, clock=fake.clock, sleep=fake.sleep)
+    assert waited == 0
+    assert fake.pauses == []  # an extra value at the name does not matter
+
+
+def test_polling_backs_off_and_the_last_check_is_at_the_deadline(ns: DnsStub) -> None:
+    fake = FakeTime()
+    with pytest.raises(PropagationError, match="within 10 seconds"):
+        propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=10,
+                                     clock=fake.clock, sleep=fake.sleep)
+    assert fake.pauses == pytest.approx([1.0, 1.25, 1.5625, 1.953125, 2.0, 2.0, 0.234375])
+    assert sum(fake.pauses) == pytest.approx(10.0)
+    assert ns.queries.count((NAME, "TXT")) == len(fake.pauses) + 1  # at once and after each
+
+
+def test_polling_interval_and_cap_are_configurable(ns: DnsStub) -> None:
+    fake = FakeTime()
+    with pytest.raises(PropagationError, match=r"within 2\.5 seconds"):
+        propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=2.5,
+                                     interval=0.2, max_interval=0.5,
+                                     clock=fake.clock, sleep=fake.sleep)
+    assert fake.pauses[:3] == pytest.approx([0.2, 0.25, 0.3125])
+    assert max(fake.pauses) == pytest.approx(0.5)
+    assert sum(fake.pauses) == pytest.approx(2.5)
+
+
+def test_zero_timeout_checks_once_and_fails_without_sleeping(ns: DnsStub) -> None:
+    fake = FakeTime()
+    with pytest.raises(PropagationError, match="within 0 seconds"):
+        propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=0,
+                                     clock=fake.clock, sleep=fake.sleep)
+    assert fake.pauses == []
+    assert ns.queries == [(NAME, "TXT")]
+
+
+def test_checks_on_the_same_server_and_name_need_every_value(zones: ZoneStore,
+                                                            ns: DnsStub) -> None:
+    # Two checks (e.g. example.com and *.example.com) meet at one name written two ways.
+    checks = [Check((at(ns),), wanted("token-apex")),
+              Check((at(ns),), wanted("token-wild", name=NAME.upper() + "."))]
+    publish(zones, "_acme-challenge.mail", ["token-apex"])
+    fake = FakeTime()
+    with pytest.raises(PropagationError) as caught:
+        propagation.wait_for_records(checks, timeout=0, clock=fake.clock, sleep=fake.sleep)
+    assert str(caught.value).endswith(
+        f"Still missing: 127.0.0.1:{ns.port} for {NAME}: serves token-apex but 1 expected "
+        "value(s) are missing.")
+    assert ns.queries == [(NAME, "TXT")]  # one (server, name) pair, asked once
+    publish(zones, "_acme-challenge.mail", ["token-apex", "token-wild"])
+    assert propagation.wait_for_records(checks, timeout=0, clock=fake.clock,
+                                        sleep=fake.sleep) == 0
+
+
+def test_timeout_message_explains_each_missing_pair_in_order(zones: ZoneStore,
+                                                             ns: DnsStub) -> None:
+    publish(zones, "_acme-challenge.mail", ["token-1"])
+    publish(zones, "_acme-challenge.mail.news", ["elsewhere.example.net."], rtype="CNAME")
+    shadowed = "_acme-challenge.mail.news.example.com"
+    with DnsStub(lambda: {}) as lame:
+        checks = [
+            Check((at(ns, "ns1.dns-parking.com"),),
+                  {NAME: frozenset({"token-1", "token-2"}), shadowed: frozenset({"token-3"}),
+                   "mail.example.com": frozenset({"token-4"})}),
+            Check((at(lame, "ns0.lame"),), {APEX_NAME: frozenset({"token-5"})}),
+        ]
+        fake = FakeTime()
+        with pytest.raises(PropagationError) as caught:
+            propagation.wait_for_records(checks, timeout=0, clock=fake.clock, sleep=fake.sleep)
+    message = str(caught.value)
+    prefix = "The TXT records were not served by every authoritative nameserver within 0 " \
+             "seconds. Still missing: "
+    assert message.startswith(prefix)
+    assert message[len(prefix):].split("; ") == [  # sorted by server label, then name
+        f"ns0.lame:{lame.port} for {APEX_NAME}: answers REFUSED",
+        f"ns1.dns-parking.com:{ns.port} for {NAME}: serves token-1 but 1 expected value(s) "
+        "are missing",
+        f"ns1.dns-parking.com:{ns.port} for {shadowed}: answers with a CNAME to "
+        "elsewhere.example.net: a CNAME or wildcard shadows the challenge name",
+        f"ns1.dns-parking.com:{ns.port} for mail.example.com: has no TXT record there yet.",
+    ]
+
+
+def test_query_budget_shrinks_near_the_deadline_but_never_below_the_minimum(
+        ns: DnsStub, monkeypatch: pytest.MonkeyPatch) -> None:
+    budgets: list[float] = []
+    real_query_txt = propagation.query_txt
+
+    def spy(address: str, port: int, fqdn: str, *, timeout: float) -> propagation.TxtAnswer:
+        budgets.append(timeout)
+        return real_query_txt(address, port, fqdn, timeout=timeout)
+
+    monkeypatch.setattr(propagation, "query_txt", spy)
+    fake = FakeTime()
     with pytest.raises(PropagationError):
-        propagation.wait_for_records([Check((server(ns),), {NAME: frozenset({"v"})})],
-                                     timeout=10, clock=lambda: now[0], sleep=sleep)
-    assert pauses[:4] == pytest.approx([1.0, 1.25, 1.5625, 1.953125])
-    assert max(pauses) == 2.0
-    assert sum(pauses) == pytest.approx(10.0)
+        propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=3,
+                                     query_timeout=1.5, clock=fake.clock, sleep=fake.sleep)
+    # Rounds at 0, 1, 2.25 and 3 (the deadline): 3 s, 2 s, 0.75 s and 0 s remain.
+    assert budgets == pytest.approx([1.5, 1.5, 0.75, propagation.MIN_QUERY_TIMEOUT])

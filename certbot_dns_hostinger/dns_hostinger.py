@@ -153,7 +153,7 @@ class Authenticator(dns_common.DNSAuthenticator):
         if not spec:
             return None
         try:
-            return propagation.parse_nameservers(spec, timeout=DNS_LOOKUP_TIMEOUT)
+            return propagation.parse_nameservers(spec)
         except ValueError as error:
             raise errors.PluginError(f"--{self.name}-nameservers: {error}") from None
 

@@ -28,12 +28,12 @@ logger = logging.getLogger(__name__)
 DNS_PORT = 53
 QUERY_TIMEOUT = 2.0
 """Seconds one query to one address may take before the next address is tried."""
-POLL_INTERVAL = 1.0
-"""First pause between two polling rounds, in seconds."""
+POLL_INTERVAL = 0.5
+"""Shortest pause between two polling rounds, in seconds (used for the first 50 s)."""
 MAX_POLL_INTERVAL = 2.0
-"""Longest pause between two polling rounds."""
-POLL_BACKOFF = 1.25
-"""Factor by which the pause grows after every round."""
+"""Longest pause between two polling rounds (reached after 200 s of waiting)."""
+POLL_BACKOFF = 0.01
+"""The pause is this fraction of the time waited so far, within the two bounds above."""
 MIN_QUERY_TIMEOUT = 0.2
 EDNS_PAYLOAD = 1232
 
@@ -83,10 +83,11 @@ class Check:
 # -- which servers ------------------------------------------------------------------------------
 
 
-def parse_nameservers(spec: str, *, timeout: float = QUERY_TIMEOUT) -> list[Nameserver]:
+def parse_nameservers(spec: str) -> list[Nameserver]:
     """Parse ``HOST[:PORT],...`` (IPv6 as ``[addr]:port`` or bare) into nameservers.
 
-    Host names are resolved to all their IPv4 and IPv6 addresses.
+    Host names are resolved to all their IPv4 and IPv6 addresses by the system's
+    resolver (so /etc/hosts applies).
 
     :raises ValueError: naming the item that is not usable.
     """
@@ -115,7 +116,7 @@ def _split_host_port(item: str) -> tuple[str, int]:
         raise ValueError(f"nameserver {item!r} has no host")
     if port_text is None:
         return host, DNS_PORT
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
         raise ValueError(f"invalid port in nameserver {item!r}")
     return host, int(port_text)
 
@@ -244,8 +245,11 @@ def wait_for_records(
 ) -> float:
     """Poll until every server of every check serves every expected value.
 
-    Checks at once, then after ``interval`` seconds growing to ``max_interval``. A
-    (server, name) pair that has been satisfied is not asked again.
+    Checks at once, then again after every pause: ``interval`` seconds at first, then
+    ``POLL_BACKOFF`` of the time waited so far, at most ``max_interval``; the last round
+    is at the deadline. A (server, name) pair that has been satisfied is not asked again.
+    Only answers with the authoritative (AA) flag count. An unanswered query in the last
+    round may overrun the deadline by ``MIN_QUERY_TIMEOUT``.
 
     :returns: seconds waited.
     :raises PropagationError: at ``timeout``, naming what each server still lacked.
@@ -255,7 +259,6 @@ def wait_for_records(
     pending = _pending_pairs(checks)
     seen: dict[tuple[Nameserver, str], str] = {}
     preferred: dict[Nameserver, str] = {}
-    pause = interval
     rounds = 0
     while True:
         rounds += 1
@@ -273,8 +276,12 @@ def wait_for_records(
         remaining = deadline - clock()
         if remaining <= 0:
             raise PropagationError(_timeout_message(pending, seen, timeout))
-        sleep(min(pause, remaining))
-        pause = min(pause * POLL_BACKOFF, max_interval)
+        sleep(min(_pause(clock() - start, interval, max_interval), remaining))
+
+
+def _pause(waited: float, interval: float, max_interval: float) -> float:
+    """Short pauses while records usually appear, longer ones as the wait drags on."""
+    return min(max(waited * POLL_BACKOFF, interval), max_interval)
 
 
 def _pending_pairs(checks: Sequence[Check]) -> dict[tuple[Nameserver, str], frozenset[str]]:
@@ -304,7 +311,7 @@ def _observe(server: Nameserver, fqdn: str, expected: frozenset[str],
                          error or type(error).__name__)
             continue
         preferred[server] = address
-        if expected <= answer.values:
+        if answer.authoritative and expected <= answer.values:
             return True, "ok"
         observation = _describe_answer(answer, expected)
     return False, observation
@@ -316,6 +323,8 @@ def _describe_answer(answer: TxtAnswer, expected: frozenset[str]) -> str:
                 "challenge name")
     if answer.rcode != "NOERROR":
         return f"answers {answer.rcode}"
+    if not answer.authoritative:
+        return "answers without authority (AA flag unset): not a nameserver of this zone"
     if not answer.values:
         return "has no TXT record there yet"
     missing = len(expected - answer.values)

@@ -82,8 +82,10 @@ class _Zone:
 class DnsStub:
     """Authoritative server: ``with DnsStub(view) as server: server.port``."""
 
-    def __init__(self, view: ZoneView, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, view: ZoneView, *, host: str = "127.0.0.1", port: int = 0,
+                 authoritative: bool = True) -> None:
         self.view = view
+        self.authoritative = authoritative  # False: answer like a caching resolver (no AA)
         self.queries: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._silent = False
@@ -152,7 +154,7 @@ class DnsStub:
             return response.to_wire(max_size=payload)
         except dns.exception.TooBig:
             truncated = dns.message.make_response(query)
-            truncated.flags |= dns.flags.TC | dns.flags.AA
+            truncated.flags |= dns.flags.TC | (response.flags & dns.flags.AA)
             return truncated.to_wire()
 
     def _resolve(self, query: dns.message.Message, qname: dns.name.Name,
@@ -163,7 +165,8 @@ class DnsStub:
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED)
             return response
-        response.flags |= dns.flags.AA
+        if self.authoritative:
+            response.flags |= dns.flags.AA
         rtype = dns.rdatatype.to_text(rdtype)
         cname = zone.records.get((qname, "CNAME"))
         if cname is not None and rtype != "CNAME":

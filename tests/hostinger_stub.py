@@ -324,6 +324,7 @@ def _rrset_problems(rrset: Any) -> list[str]:
 class _Handler(BaseHTTPRequestHandler):
     server: _StubServer
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, as from a real server
 
     def do_GET(self) -> None:
         self._serve("GET")

@@ -247,7 +247,7 @@ class Authenticator(dns_common.DNSAuthenticator):
             f"Waiting up to {limit} s for {len(entries)} TXT record(s) on {', '.join(servers)}"
         )
         waited = propagation.wait_for_records(checks, timeout=limit)
-        display_util.notify(f"TXT records served by every nameserver after {waited:.0f} s")
+        display_util.notify(f"TXT records served by every nameserver after {waited:.1f} s")
 
     # -- removing -----------------------------------------------------------------------------
 

@@ -245,11 +245,12 @@ def wait_for_records(
 ) -> float:
     """Poll until every server of every check serves every expected value.
 
-    Checks at once, then again after every pause: ``interval`` seconds at first, then
-    ``POLL_BACKOFF`` of the time waited so far, at most ``max_interval``; the last round
-    is at the deadline. A (server, name) pair that has been satisfied is not asked again.
-    Only answers with the authoritative (AA) flag count. An unanswered query in the last
-    round may overrun the deadline by ``MIN_QUERY_TIMEOUT``.
+    Checks at once, then starts a round every ``interval`` seconds at first, later every
+    ``POLL_BACKOFF`` of the time waited so far, at most ``max_interval`` (counted from
+    the start of the previous round); the last round is at the deadline. A (server, name)
+    pair that has been satisfied is not asked again. Only answers with the authoritative
+    (AA) flag count. An unanswered query in the last round may overrun the deadline by
+    ``MIN_QUERY_TIMEOUT``.
 
     :returns: seconds waited.
     :raises PropagationError: at ``timeout``, naming what each server still lacked.
@@ -262,6 +263,7 @@ def wait_for_records(
     rounds = 0
     while True:
         rounds += 1
+        round_start = clock()
         for (server, fqdn), values in list(pending.items()):
             ok, observation = _observe(server, fqdn, values, preferred,
                                        _query_budget(query_timeout, deadline, clock))
@@ -273,10 +275,12 @@ def wait_for_records(
                      rounds, len(pending))
         if not pending:
             return clock() - start
-        remaining = deadline - clock()
-        if remaining <= 0:
+        now = clock()
+        if now >= deadline:
             raise PropagationError(_timeout_message(pending, seen, timeout))
-        sleep(min(_pause(clock() - start, interval, max_interval), remaining))
+        next_round = round_start + _pause(round_start - start, interval, max_interval)
+        if next_round > now:  # rounds start on a steady cadence, however long one took
+            sleep(min(next_round, deadline) - now)
 
 
 def _pause(waited: float, interval: float, max_interval: float) -> float:

@@ -1,6 +1,7 @@
 """Sphinx configuration for the certbot-dns-hostinger documentation.
 
-Built-in extensions and themes only, so ``make docs`` needs nothing beyond Sphinx:
+Built-in extensions and theme, plus MyST for the one Markdown page (performance.md,
+whose figures the benchmark prints in a table that is easy to paste):
 ``sphinx-build -W --keep-going -b html docs docs/_build/html``.
 """
 
@@ -29,7 +30,8 @@ copyright = "certbot-dns-hostinger contributors; Apache-2.0"
 release = _version()
 version = ".".join(release.split(".")[:2])
 
-extensions = ["sphinx.ext.autodoc"]
+extensions = ["sphinx.ext.autodoc", "myst_parser"]
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 templates_path: list[str] = []
 exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
 root_doc = "index"

@@ -651,3 +651,28 @@ def test_query_budget_shrinks_near_the_deadline_but_never_below_the_minimum(
                                      query_timeout=1.5, clock=fake.clock, sleep=fake.sleep)
     # Rounds at 0, 0.5, ..., 3 (the deadline): 3 s, 2.5 s, ..., 0.5 s and 0 s remain.
     assert budgets == pytest.approx([1.5] * 4 + [1.0, 0.5, propagation.MIN_QUERY_TIMEOUT])
+
+
+@pytest.mark.parametrize(("query_seconds", "pauses"), [
+    (0.2, [0.3] * 4),  # a round that took 0.2 s is followed by 0.3 s: rounds every 0.5 s
+    (0.7, []),  # a round longer than the interval is followed at once by the next
+])
+def test_rounds_start_on_a_steady_cadence(ns: DnsStub, monkeypatch: pytest.MonkeyPatch,
+                                          query_seconds: float, pauses: list[float]) -> None:
+    fake = FakeTime()
+    starts: list[float] = []
+    real_query_txt = propagation.query_txt
+
+    def slow(address: str, port: int, fqdn: str, *, timeout: float) -> propagation.TxtAnswer:
+        starts.append(fake.now)
+        fake.now += query_seconds
+        return real_query_txt(address, port, fqdn, timeout=timeout)
+
+    monkeypatch.setattr(propagation, "query_txt", slow)
+    with pytest.raises(PropagationError):
+        propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=2,
+                                     clock=fake.clock, sleep=fake.sleep)
+    assert fake.pauses == pytest.approx(pauses)
+    step = max(query_seconds, 0.5)
+    assert [start - 1000.0 for start in starts] == pytest.approx(
+        [step * n for n in range(len(starts))])

@@ -29,11 +29,11 @@ DNS_PORT = 53
 QUERY_TIMEOUT = 2.0
 """Seconds one query to one address may take before the next address is tried."""
 POLL_INTERVAL = 0.5
-"""Shortest pause between two polling rounds, in seconds (used for the first 50 s)."""
+"""Shortest time between the starts of two polling rounds (used for the first 2 minutes)."""
 MAX_POLL_INTERVAL = 2.0
-"""Longest pause between two polling rounds (reached after 200 s of waiting)."""
-POLL_BACKOFF = 0.01
-"""The pause is this fraction of the time waited so far, within the two bounds above."""
+"""Longest time between two polling rounds (reached after 8 minutes of waiting)."""
+POLL_BACKOFF = 1 / 240
+"""The interval is this fraction of the time waited so far, within the two bounds above."""
 MIN_QUERY_TIMEOUT = 0.2
 EDNS_PAYLOAD = 1232
 

@@ -39,6 +39,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 @pytest.fixture(autouse=True)
 def fresh(sandbox: Sandbox) -> None:
     sandbox.reset()
+    # A new ACME account per test: Pebble may reuse an account's valid authorizations,
+    # and then certbot would never call the plugin for a name an earlier test validated.
+    shutil.rmtree(sandbox.config_dir / "accounts", ignore_errors=True)
 
 
 def assert_issued(sandbox: Sandbox, result: subprocess.CompletedProcess[str], cert_name: str,
@@ -59,6 +62,8 @@ def test_issue_leaves_every_zone_unchanged(sandbox: Sandbox, names: list[str]) -
     cert_name = names[0].replace("*", "wildcard")
     result = sandbox.issue(names, cert_name=cert_name)
     assert_issued(sandbox, result, cert_name, names)
+    calls = sandbox.api.calls_summary()
+    assert any(call.startswith("PUT ") for call in calls), calls  # the plugin did the work
     assert sandbox.dumps() == before
     assert TOKEN not in sandbox.text_seen_by_user(result)
 

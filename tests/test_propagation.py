@@ -554,13 +554,14 @@ def test_polling_backs_off_gently_to_two_seconds_over_a_long_wait(ns: DnsStub) -
         propagation.wait_for_records([Check((at(ns),), wanted("v"))], timeout=600,
                                      clock=fake.clock, sleep=fake.sleep)
     elapsed = 0.0
-    for pause in fake.pauses[:-1]:  # each pause is 1 % of the time waited, within 0.5-2 s
-        assert pause == pytest.approx(min(max(elapsed * 0.01, 0.5), 2.0))
+    for pause in fake.pauses[:-1]:  # 1/240 of the time waited, within 0.5-2 s
+        assert pause == pytest.approx(min(max(elapsed / 240, 0.5), 2.0))
         elapsed += pause
     assert sum(fake.pauses) == pytest.approx(600.0)
-    assert fake.pauses[99] == pytest.approx(0.5) and fake.pauses[101] > 0.5
+    assert fake.pauses[:240] == pytest.approx([0.5] * 240)  # every 0.5 s for 2 minutes
+    assert 0.5 < fake.pauses[241] < 0.51
     assert max(fake.pauses) == pytest.approx(2.0)
-    assert 400 < len(fake.pauses) < 480  # far fewer rounds than a flat 0.5 s (1200)
+    assert len(fake.pauses) == 634  # half of a flat 0.5 s (1200)
 
 
 def test_polling_interval_and_cap_are_configurable(ns: DnsStub) -> None:

@@ -278,13 +278,13 @@ def wait_for_records(
         now = clock()
         if now >= deadline:
             raise PropagationError(_timeout_message(pending, seen, timeout))
-        next_round = round_start + _pause(round_start - start, interval, max_interval)
+        next_round = round_start + _interval(round_start - start, interval, max_interval)
         if next_round > now:  # rounds start on a steady cadence, however long one took
             sleep(min(next_round, deadline) - now)
 
 
-def _pause(waited: float, interval: float, max_interval: float) -> float:
-    """Short pauses while records usually appear, longer ones as the wait drags on."""
+def _interval(waited: float, interval: float, max_interval: float) -> float:
+    """Brisk rounds while records usually appear, sparser ones as the wait drags on."""
     return min(max(waited * POLL_BACKOFF, interval), max_interval)
 
 

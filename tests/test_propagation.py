@@ -407,6 +407,32 @@ def test_wait_returns_after_the_slower_of_two_delayed_servers(zones: ZoneStore) 
     assert slow.queries.count((NAME, "TXT")) >= 2  # it was polled again, not given up on
 
 
+@pytest.mark.parametrize(("fast_delay", "slow_delay", "interval_then"), [
+    (2.0, 6.0, 0.5),  # within the first 2 minutes: rounds every 0.5 s
+    (1.3, 6.1, 0.5),  # delays that fall between two rounds
+    (30.0, 150.0, 0.625),  # later: rounds every 1/240 of the time waited
+])
+def test_wait_ends_within_one_interval_of_the_slower_server_serving(
+        fast_delay: float, slow_delay: float, interval_then: float) -> None:
+    # Deterministic: the two servers start serving at fixed points of a fake clock.
+    before, after = ZoneStore(account_zones()), ZoneStore(account_zones())
+    publish(after, "_acme-challenge.mail", ["token-1"])
+    fake = FakeTime()
+
+    def serving_after(delay: float) -> Callable[[], Any]:
+        def view() -> Any:  # what the server serves at this moment of the fake clock
+            return (after if fake.now - 1000.0 >= delay else before).view()()
+        return view
+
+    with DnsStub(serving_after(fast_delay)) as fast, \
+            DnsStub(serving_after(slow_delay)) as slow:
+        waited = propagation.wait_for_records(
+            [Check((at(fast, "ns1"), at(slow, "ns2")), wanted("token-1"))],
+            timeout=600, clock=fake.clock, sleep=fake.sleep)
+    assert slow_delay <= waited <= slow_delay + interval_then + 1e-9
+    assert fast.queries.count((NAME, "TXT")) < slow.queries.count((NAME, "TXT"))
+
+
 def test_server_that_never_serves_fails_naming_its_label_the_name_and_what_it_saw(
         zones: ZoneStore) -> None:
     with DnsStub(zones.view()) as live, DnsStub(zones.view(3600.0)) as stuck:

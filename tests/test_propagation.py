@@ -417,11 +417,12 @@ def test_wait_ends_within_one_interval_of_the_slower_server_serving(
     # Deterministic: the two servers start serving at fixed points of a fake clock.
     before, after = ZoneStore(account_zones()), ZoneStore(account_zones())
     publish(after, "_acme-challenge.mail", ["token-1"])
+    before_view, after_view = before.view(), after.view()
     fake = FakeTime()
 
     def serving_after(delay: float) -> Callable[[], Any]:
         def view() -> Any:  # what the server serves at this moment of the fake clock
-            return (after if fake.now - 1000.0 >= delay else before).view()()
+            return (after_view if fake.now - 1000.0 >= delay else before_view)()
         return view
 
     with DnsStub(serving_after(fast_delay)) as fast, \
@@ -587,7 +588,7 @@ def test_polling_backs_off_gently_to_two_seconds_over_a_long_wait(ns: DnsStub) -
     assert fake.pauses[:240] == pytest.approx([0.5] * 240)  # every 0.5 s for 2 minutes
     assert 0.5 < fake.pauses[241] < 0.51
     assert max(fake.pauses) == pytest.approx(2.0)
-    assert len(fake.pauses) == 634  # half of a flat 0.5 s (1200)
+    assert len(fake.pauses) == 634  # a flat 0.5 s would take 1200
 
 
 def test_polling_interval_and_cap_are_configurable(ns: DnsStub) -> None:

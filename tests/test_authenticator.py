@@ -25,9 +25,9 @@ from certbot.tests import util as test_util
 
 from certbot_dns_hostinger.dns_hostinger import Authenticator
 from certbot_dns_hostinger.journal import JOURNAL_NAME
-from tests.conftest import TOKEN, account_zones
-from tests.dns_stub import DnsStub
-from tests.hostinger_stub import Fault, HostingerStub, ZoneStore
+from sandbox.accounts import TOKEN, account_zones
+from sandbox.dns_server import DnsStub
+from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 
 ACCOUNT_KEY = jose.JWKRSA.load(test_util.load_vector("rsa512_key.pem"))
 ZONES = ("example.com", "example.co.uk", "b.example.com")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from certbot_dns_hostinger import billionmail
-from tests.billionmail_stub import BillionMailHost, TestCA, fingerprint, write_lineage
+from sandbox.billionmail_host import BillionMailHost
+from sandbox.ca import ThrowawayCA, fingerprint, write_lineage
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("postfix")
@@ -22,12 +23,12 @@ MAIL_PORTS = ("SMTP_PORT", "SUBMISSION_PORT", "SMTPS_PORT", "IMAP_PORT", "IMAPS_
 
 
 @pytest.fixture(scope="module")
-def ca() -> TestCA:
-    return TestCA()
+def ca() -> ThrowawayCA:
+    return ThrowawayCA()
 
 
 @pytest.fixture
-def host(tmp_path: Path, ca: TestCA) -> Iterator[BillionMailHost]:
+def host(tmp_path: Path, ca: ThrowawayCA) -> Iterator[BillionMailHost]:
     with BillionMailHost(tmp_path, ca) as running:
         yield running
 
@@ -234,7 +235,7 @@ def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
 
 
 def test_install_dir_found_by_compose_label_under_another_project_name(
-        tmp_path: Path, ca: TestCA) -> None:
+        tmp_path: Path, ca: ThrowawayCA) -> None:
     with BillionMailHost(tmp_path, ca, project="coolify-b1llion") as host:
         path, new = lineage(host, ["mail.news.example.com"])
         result = host.deploy(lineage=path, with_dir=False)

@@ -17,8 +17,8 @@ from certbot_dns_hostinger.hostinger import (
     unquote_txt,
     zone_candidates,
 )
-from tests.conftest import TOKEN
-from tests.hostinger_stub import Fault, HostingerStub, ZoneStore
+from sandbox.accounts import TOKEN
+from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 
 
 class Sleeps(list[float]):

@@ -5,25 +5,22 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.billionmail_stub import BillionMailHost, TestCA
-from tests.conftest import TOKEN, account_zones
-from tests.dns_stub import DnsStub
-from tests.sandbox import (
+from sandbox.accounts import TOKEN, account_zones
+from sandbox.billionmail_host import BillionMailHost
+from sandbox.ca import ThrowawayCA, certificate_info
+from sandbox.dns_server import DnsStub
+from sandbox.stack import (
     DEBIAN_CERTBOT,
     DEBIAN_PYTHON,
     Sandbox,
-    certificate_info,
     install_for_debian_certbot,
-    venv_certbot,
 )
 
 pytestmark = pytest.mark.issuance
@@ -142,18 +139,7 @@ def test_killed_run_leftovers_are_removed_by_the_next_run(sandbox: Sandbox) -> N
         args = sandbox.certonly_args(["mail.example.com"], cert_name="killed",
                                      propagation_seconds=300,
                                      nameservers=f"127.0.0.1:{stuck.port}")
-        process = subprocess.Popen([*venv_certbot(), *args, *sandbox.common_args()],
-                                   env=sandbox.env(), start_new_session=True,
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            deadline = time.monotonic() + 120
-            while len(sandbox.store.txt("example.com", "_acme-challenge.mail")) < 2:
-                assert time.monotonic() < deadline, "certbot never added its value"
-                assert process.poll() is None, "certbot ended before it was killed"
-                time.sleep(0.1)
-        finally:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
+        assert sandbox.kill_after_first_write(args), "certbot never added its value"
     assert len(sandbox.store.txt("example.com", "_acme-challenge.mail")) == 2
     result = sandbox.issue(["mail.example.com"], cert_name="killed")
     assert_issued(sandbox, result, "killed", ["mail.example.com"])
@@ -177,7 +163,7 @@ def test_debian_packaged_certbot_issues_end_to_end(tmp_path: Path) -> None:
         assert sandbox.dumps() == before
         assert TOKEN not in sandbox.text_seen_by_user(result)
         # The deploy hook runs under Debian's Python and cryptography 38 too.
-        with BillionMailHost(tmp_path / "bm", TestCA(), services=False) as mail:
+        with BillionMailHost(tmp_path / "bm", ThrowawayCA(), services=False) as mail:
             deployed = subprocess.run(
                 [DEBIAN_PYTHON, "-c", "import sys; from certbot_dns_hostinger.billionmail "
                  "import main; sys.exit(main())", "--lineage", str(sandbox.lineage("debian")),

@@ -115,8 +115,9 @@ def test_wheel_holds_the_package_and_nothing_else(built: Built) -> None:
     files = _wheel_files(built)
     for module in CORE_MODULES:
         assert f"{PACKAGE}/{module}" in files, module
-    for module in (built.source / PACKAGE).glob("*.py"):
-        assert f"{PACKAGE}/{module.name}" in files, module.name
+    for module in (built.source / PACKAGE).rglob("*.py"):
+        name = module.relative_to(built.source).as_posix()
+        assert name in files, name
     tops = {name.split("/")[0] for name in files}
     assert tops == {PACKAGE, _dist_info(files)}, tops
     assert not [name for name in files if name.endswith((".pyc", ".pyo"))]
@@ -162,9 +163,9 @@ def test_sdist_holds_docs_tests_examples_and_license(built: Built) -> None:
         "contrib/systemd/certbot-renew.timer", f"{PACKAGE}/py.typed", "docs/conf.py",
     }
     required |= {path.relative_to(built.source).as_posix()
-                 for pattern in ("docs/*.rst", "tests/*.py", f"{PACKAGE}/*.py")
+                 for pattern in ("docs/*.rst", "tests/*.py", "sandbox/*.py", f"{PACKAGE}/**/*.py")
                  for path in built.source.glob(pattern)}
-    assert "docs/index.rst" in required and "tests/conftest.py" in required
+    assert {"docs/index.rst", "tests/conftest.py", "sandbox/stack.py"} <= required
     assert not required - files, sorted(required - files)
 
 

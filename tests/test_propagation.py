@@ -27,9 +27,9 @@ import pytest
 
 from certbot_dns_hostinger import propagation
 from certbot_dns_hostinger.propagation import Check, Nameserver, PropagationError
-from tests.conftest import account_zones
-from tests.dns_stub import DnsStub
-from tests.hostinger_stub import ZoneStore, quote_txt
+from sandbox.accounts import account_zones
+from sandbox.dns_server import DnsStub
+from sandbox.hostinger_api import ZoneStore, quote_txt
 
 ZONE = "example.com"
 NAME = "_acme-challenge.mail.example.com"

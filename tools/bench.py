@@ -23,7 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.sandbox import Sandbox
+from sandbox.stack import Sandbox
 
 DELAYS = [(0.0, 0.0), (5.0, 15.0), (30.0, 60.0)]
 FIXED_SLEEP = 60

@@ -21,9 +21,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from tests.billionmail_stub import BillionMailHost, TestCA
-from tests.hostinger_stub import rrsets_of
-from tests.sandbox import Sandbox, certificate_info
+from sandbox.billionmail_host import BillionMailHost
+from sandbox.ca import ThrowawayCA, certificate_info
+from sandbox.hostinger_api import rrsets_of
+from sandbox.stack import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO / "sandbox-run" / "demo"
@@ -39,7 +40,7 @@ def main() -> int:
     RUN_DIR.mkdir(parents=True)
     real_services = os.geteuid() == 0 and shutil.which("unshare") is not None
     with Sandbox(RUN_DIR / "sandbox", delays=(1.0, 3.0)) as sandbox, \
-            BillionMailHost(RUN_DIR / "billionmail", TestCA(),
+            BillionMailHost(RUN_DIR / "billionmail", ThrowawayCA(),
                             services=real_services) as mail:
         section(f"Zone {ZONE} at the Hostinger API stand-in, before")
         show_zone(sandbox.store.rrsets(ZONE))
@@ -58,7 +59,7 @@ def main() -> int:
         show_zone(busiest_state(sandbox.store.history()))
         section(f"Zone {ZONE} after")
         show_zone(sandbox.store.rrsets(ZONE))
-        unchanged = sandbox.dumps() == before and sandbox.leftover_challenges() == []
+        unchanged = sandbox.dumps() == before and not sandbox.leftover_values(before)
         print(f"  only our TXT values came and went: {'yes' if unchanged else 'NO'}")
         print(f"  API calls: {', '.join(sandbox.api.calls_summary())}")
         fullchain = sandbox.lineage(CERT_NAME) / "fullchain.pem"

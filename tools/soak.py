@@ -16,19 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-from tests.conftest import TOKEN, account_zones
-from tests.hostinger_stub import Fault
-from tests.sandbox import Sandbox, venv_certbot
+from sandbox.accounts import TOKEN, account_zones
+from sandbox.hostinger_api import Fault
+from sandbox.stack import Sandbox
 
 NAME_SETS = [["mail.example.com"], ["mail.example.com", "mail.news.example.com"],
              ["example.com", "*.example.com"], ["mail.example.co.uk"]]
@@ -67,7 +64,7 @@ def main() -> int:
         print(f"final : {'none':<16} {' '.join(NAME_SETS[1]):<42} {outcome}")
         after = sandbox.dumps()
         changed = sum(1 for zone in before if after.get(zone) != before[zone])
-        leftovers = leftover_values(before, after)
+        leftovers = len(sandbox.leftover_values(before))
     must_be_zero = {"failed unclearly": outcomes["failed unclearly"], "zones changed": changed,
                     "leftover challenge values": leftovers, "token sightings": sightings}
     print(f"\nseed {args.seed}, {args.runs} runs + 1 final, "
@@ -125,31 +122,8 @@ def inject(sandbox: Sandbox, fault: str, rng: random.Random) -> None:
 
 def kill_after_add(sandbox: Sandbox, run: int, names: list[str]) -> str:
     """Start certbot, SIGKILL it once its first TXT value is in the zone."""
-    counts = sandbox.dumps()
     args = sandbox.certonly_args(names, cert_name=f"soak{run}", propagation_seconds=60)
-    process = subprocess.Popen([*venv_certbot(), *args, *sandbox.common_args()],
-                               env=sandbox.env(), start_new_session=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    try:
-        while sandbox.dumps() == counts and time.monotonic() < deadline \
-                and process.poll() is None:
-            time.sleep(0.05)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    return "killed"
-
-
-def leftover_values(before: dict[str, str], after: dict[str, str]) -> int:
-    """Challenge values present now that were not there at the start."""
-    def values(dump: str) -> set[str]:
-        return {f"{rrset['name']}={record['content']}" for rrset in json.loads(dump)
-                if rrset["type"] == "TXT" and rrset["name"].startswith("_acme-challenge")
-                for record in rrset["records"]}
-    return sum(len(values(after.get(zone, "[]")) - values(dump))
-               for zone, dump in before.items())
+    return "killed" if sandbox.kill_after_first_write(args) else "failed unclearly: never wrote"
 
 
 if __name__ == "__main__":

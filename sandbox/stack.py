@@ -8,30 +8,23 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import datetime
-import ipaddress
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from tests.conftest import TOKEN, account_zones
-from tests.dns_stub import DnsStub
-from tests.hostinger_stub import HostingerStub, ZoneStore
+from sandbox.accounts import TOKEN, account_zones
+from sandbox.ca import ThrowawayCA
+from sandbox.dns_server import DnsStub
+from sandbox.hostinger_api import HostingerStub, ZoneStore
+from sandbox.processes import free_port, kill_when, stop_process
 
 PEBBLE = "/usr/bin/pebble"
 DEBIAN_PYTHON = "/usr/bin/python3"
@@ -45,66 +38,6 @@ PEBBLE_ENV = {
     "PEBBLE_AUTHZREUSE": "0",  # every order goes through DNS-01 again
     "PEBBLE_VA_ALWAYS_VALID": "0",
 }
-
-
-@dataclass(frozen=True)
-class CertificateInfo:
-    names: list[str]
-    not_after: datetime.datetime
-    serial: int
-
-
-def certificate_info(path: Path) -> CertificateInfo:
-    """Names (SANs), expiry and serial of the first certificate in a PEM file."""
-    cert = x509.load_pem_x509_certificate(path.read_bytes())
-    sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    not_after = (getattr(cert, "not_valid_after_utc", None)  # cryptography >= 42
-                 or cert.not_valid_after.replace(tzinfo=datetime.timezone.utc))
-    return CertificateInfo(sorted(sans.get_values_for_type(x509.DNSName)), not_after,
-                           cert.serial_number)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def make_ca(directory: Path) -> tuple[Path, Path, Path]:
-    """A throwaway CA and a server certificate for 127.0.0.1/localhost signed by it.
-
-    :returns: (CA bundle, server certificate, server key) paths.
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sandbox throwaway CA")])
-    ca_cert = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-               .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-               .not_valid_before(now - datetime.timedelta(hours=1))
-               .not_valid_after(now + datetime.timedelta(days=2))
-               .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-               .sign(ca_key, hashes.SHA256()))
-    key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"),
-             x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-    cert = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
-            .issuer_name(ca_name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(hours=1))
-            .not_valid_after(now + datetime.timedelta(days=2))
-            .add_extension(x509.SubjectAlternativeName(names), critical=False)
-            .sign(ca_key, hashes.SHA256()))
-    bundle, cert_path, key_path = (directory / "ca.pem", directory / "server.pem",
-                                   directory / "server.key")
-    bundle.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    key_path.chmod(0o600)
-    return bundle, cert_path, key_path
 
 
 def venv_certbot() -> list[str]:
@@ -123,7 +56,8 @@ class Sandbox:
         self.token = token
         self.zones = {name: list(rrsets) for name, rrsets in (zones or account_zones()).items()}
         self.store = ZoneStore(self.zones)
-        self.ca_bundle, self._server_cert, self._server_key = make_ca(root / "ca")
+        self.ca_bundle, self._server_cert, self._server_key = ThrowawayCA().write_server_files(
+            root / "ca")
         self.api = HostingerStub(self.store, [token], tls=(str(self._server_cert),
                                                            str(self._server_key)))
         self.ns1 = DnsStub(self.store.view(delays[0]))
@@ -151,7 +85,7 @@ class Sandbox:
     def stop(self) -> None:
         atexit.unregister(self.stop)
         if self._pebble is not None:
-            _stop_process(self._pebble)
+            stop_process(self._pebble)
             self._pebble = None
         for server in (self.api, self.ns1, self.ns2):
             with contextlib.suppress(OSError, RuntimeError):
@@ -206,11 +140,15 @@ class Sandbox:
         """Canonical bytes of every zone, to prove a run left them unchanged."""
         return {zone: self.store.dump(zone) for zone in self.store.latest()}
 
-    def leftover_challenges(self) -> list[str]:
-        """Every ``_acme-challenge`` TXT rrset still in any zone, as "name.zone"."""
-        return [f"{name}.{zone}" for zone, rrsets in self.store.latest().items()
-                for (name, rtype) in rrsets
-                if rtype == "TXT" and name.startswith("_acme-challenge")]
+    def leftover_values(self, before: Mapping[str, str]) -> list[str]:
+        """Challenge TXT values in the zones now that were not there in ``before``.
+
+        ``before`` is an earlier :meth:`dumps`; the answer lists "name.zone=value".
+        """
+        after = self.dumps()
+        return sorted(value for zone in sorted(set(before) | set(after))
+                      for value in _challenge_values(zone, after.get(zone, "[]"))
+                      - _challenge_values(zone, before.get(zone, "[]")))
 
     @property
     def nameservers(self) -> str:
@@ -289,6 +227,23 @@ class Sandbox:
                 if path.is_file()]
         return "\n".join([result.stdout, result.stderr, *logs])
 
+    def kill_after_first_write(self, args: Sequence[str], *,
+                               command: Sequence[str] | None = None) -> bool:
+        """Run certbot with ``args`` and SIGKILL it as soon as the zones change.
+
+        :returns: True when it was killed after its first write, False when it ended (or
+            the deadline passed) without writing.
+        """
+        before = self.dumps()
+        return kill_when([*(command or venv_certbot()), *args, *self.common_args()],
+                         self.env(), lambda: self.dumps() != before)
+
+
+def _challenge_values(zone: str, dump: str) -> set[str]:
+    return {f"{rrset['name']}.{zone}={record['content']}" for rrset in json.loads(dump)
+            if rrset["type"] == "TXT" and rrset["name"].startswith("_acme-challenge")
+            for record in rrset["records"]}
+
 
 def install_for_debian_certbot(target: Path, source: Path) -> dict[str, str]:
     """Install this plugin's wheel for Debian's certbot the documented way, into ``target``.
@@ -308,15 +263,3 @@ def install_for_debian_certbot(target: Path, source: Path) -> dict[str, str]:
                     "--break-system-packages", "--target", str(target), str(wheel)],
                    check=True, timeout=300, capture_output=True)
     return {"PYTHONPATH": str(target)}
-
-
-def _stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)

@@ -5,7 +5,7 @@ It models what the plugin relies on (see ``shared/hostinger-api.md``): rrsets ke
 DNS:4008 on a duplicate append or a real conflict, TXT values returned quoted, DELETE
 by (name, type) only, structured errors, 401 on a bad token, every "not a zone"
 variant, read-after-write lag, and injectable faults. Its state is also served as DNS
-by ``dns_stub`` through :meth:`ZoneStore.view`.
+by ``sandbox.dns_server`` through :meth:`ZoneStore.view`.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class ZoneStore:
         return rrsets_of(self.visible(delay).get(zone.lower(), {}))
 
     def view(self, delay: float = 0.0) -> Any:
-        """A callable for ``dns_stub.DnsStub``: all zones as of ``delay`` seconds ago."""
+        """A callable for ``sandbox.dns_server.DnsStub``: all zones as of ``delay`` seconds ago."""
         return lambda: {name: rrsets_of(z) for name, z in self.visible(delay).items()}
 
     def dump(self, zone: str) -> str:

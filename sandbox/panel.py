@@ -3,7 +3,7 @@
 Like the real panel it loads ``ssl/cert.pem`` and every ``ssl/<name>/`` pair once at
 start and keeps serving them until restarted. It answers HTTPS on 127.0.0.1 with SNI.
 
-Usage: ``panel_stub.py SSL_DIR PORT``.
+Usage: ``python sandbox/panel.py SSL_DIR PORT``.
 """
 
 from __future__ import annotations

@@ -4,15 +4,14 @@ Postfix and Dovecot run for real, each in a private mount namespace (``unshare -
 where the tree's ``ssl/`` appears at ``/etc/ssl/mail`` and its ``conf/`` directories
 at ``/etc/postfix/conf`` and ``/etc/dovecot/conf.d``: the same view the containers
 have, so the container paths in the SNI map and the Dovecot blocks are the real ones.
-A stand-in ``docker`` (``tests/fake_docker.py``) finds them by compose labels and runs
-``docker exec`` commands inside those namespaces; the panel is ``tests/panel_stub.py``.
+A stand-in ``docker`` (``sandbox/fake_docker.py``) finds them by compose labels and runs
+``docker exec`` commands inside those namespaces; the panel is ``sandbox/panel.py``.
 Everything listens on 127.0.0.1 free ports and is stopped on exit. Needs root.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime
 import hashlib
 import json
 import os
@@ -28,13 +27,9 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from certbot_dns_hostinger import billionmail
-from tests.sandbox import free_port
+from sandbox.ca import ThrowawayCA
+from sandbox.processes import free_port
 
 HERE = Path(__file__).resolve().parent
 READY_TIMEOUT = 60.0
@@ -61,61 +56,10 @@ services:
 """
 
 
-class TestCA:
-    """A throwaway CA issuing leaf certificates with any names and dates."""
-
-    __test__ = False  # not a pytest class
-
-    def __init__(self) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        self.name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test mail CA")])
-        now = datetime.datetime.now(datetime.timezone.utc)
-        self.cert = (x509.CertificateBuilder().subject_name(self.name).issuer_name(self.name)
-                     .public_key(self.key.public_key())
-                     .serial_number(x509.random_serial_number())
-                     .not_valid_before(now - datetime.timedelta(days=400))
-                     .not_valid_after(now + datetime.timedelta(days=400))
-                     .add_extension(x509.BasicConstraints(ca=True, path_length=0), True)
-                     .sign(self.key, hashes.SHA256()))
-
-    def issue(self, names: list[str], *, days: float = 90, age: float = 0) -> tuple[bytes, bytes]:
-        """(fullchain PEM, key PEM) for ``names``, issued ``age`` days ago."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        start = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=age)
-        leaf = (x509.CertificateBuilder()
-                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
-                .issuer_name(self.name).public_key(key.public_key())
-                .serial_number(x509.random_serial_number())
-                .not_valid_before(start - datetime.timedelta(minutes=5))
-                .not_valid_after(start + datetime.timedelta(days=days))
-                .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]),
-                               False)
-                .sign(self.key, hashes.SHA256()))
-        chain = (leaf.public_bytes(serialization.Encoding.PEM)
-                 + self.cert.public_bytes(serialization.Encoding.PEM))
-        return chain, key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-
-
-def write_lineage(directory: Path, fullchain: bytes, key: bytes) -> Path:
-    """A certbot-like lineage directory (``fullchain.pem``, ``privkey.pem``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "fullchain.pem").write_bytes(fullchain)
-    (directory / "privkey.pem").write_bytes(key)
-    (directory / "privkey.pem").chmod(0o600)
-    return directory
-
-
-def fingerprint(fullchain: bytes) -> str:
-    leaf = x509.load_pem_x509_certificate(fullchain)
-    return leaf.fingerprint(hashes.SHA256()).hex()
-
-
 class BillionMailHost:
     """A BillionMail tree plus running Postfix, Dovecot and panel; a context manager."""
 
-    def __init__(self, base: Path, ca: TestCA, *, hostname: str = "mail.example.com",
+    def __init__(self, base: Path, ca: ThrowawayCA, *, hostname: str = "mail.example.com",
                  project: str = "billionmail", services: bool = True) -> None:
         self.base = base
         self.ca = ca
@@ -292,7 +236,7 @@ class BillionMailHost:
         self._started.append(("dovecot", pid_file))
 
     def _panel_command(self) -> list[str]:
-        return [sys.executable, str(HERE / "panel_stub.py"), str(self.tree / "ssl"),
+        return [sys.executable, str(HERE / "panel.py"), str(self.tree / "ssl"),
                 str(self.ports["HTTPS_PORT"])]
 
     def _start_panel(self) -> None:

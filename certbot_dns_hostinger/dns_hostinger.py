@@ -27,6 +27,13 @@ from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
 from certbot_dns_hostinger import hostinger, propagation
+from certbot_dns_hostinger.hostinger_http import DEFAULT_API_URL, HostingerError, check_api_url
+from certbot_dns_hostinger.hostinger_records import (
+    RRSet,
+    absolute_name,
+    relative_name,
+    zone_candidates,
+)
 from certbot_dns_hostinger.journal import Entry, Journal
 
 logger = logging.getLogger(__name__)
@@ -57,7 +64,6 @@ class Authenticator(dns_common.DNSAuthenticator):
     description = (
         "Obtain certificates using a DNS TXT record (if you are using Hostinger for DNS)."
     )
-    ttl = DEFAULT_TTL
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -109,6 +115,8 @@ class Authenticator(dns_common.DNSAuthenticator):
         if self._attempt_cleanup:
             self._remove_pairs([_challenge_pair(achall) for achall in achalls])
 
+    # DNSAuthenticator declares these two abstract; perform and cleanup above batch all
+    # challenges instead, so these are only the one-line bridges the base class requires.
     def _perform(self, domain: str, validation_name: str, validation: str) -> None:
         self._add([(validation_name, validation)])
 
@@ -136,7 +144,7 @@ class Authenticator(dns_common.DNSAuthenticator):
             raise errors.PluginError(f"{self.dest(TOKEN_KEY)} in {path} contains white space; "
                                      "copy the whole token and nothing else.")
         try:
-            hostinger.check_api_url(credentials.conf(URL_KEY) or hostinger.DEFAULT_API_URL)
+            check_api_url(credentials.conf(URL_KEY) or DEFAULT_API_URL)
         except ValueError as error:
             raise errors.PluginError(f"{self.dest(URL_KEY)} in {path}: {error}") from None
 
@@ -177,7 +185,7 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _api_url(self) -> str:
         if self.credentials is None:
             raise errors.Error("Plugin has not been prepared.")
-        return hostinger.check_api_url(self.credentials.conf(URL_KEY) or hostinger.DEFAULT_API_URL)
+        return check_api_url(self.credentials.conf(URL_KEY) or DEFAULT_API_URL)
 
     def _journal(self) -> Journal:
         return Journal(self.config.work_dir)
@@ -218,7 +226,7 @@ class Authenticator(dns_common.DNSAuthenticator):
                 if target is None:
                     raise errors.PluginError(_no_zone_message(chain))
             else:
-                relative = hostinger.relative_name(name, zone)
+                relative = relative_name(name, zone)
                 target = _zone_cname(client.zone_records(zone), relative, zone)
                 if target is None:
                     return zone, relative
@@ -237,7 +245,7 @@ class Authenticator(dns_common.DNSAuthenticator):
         checks = [
             propagation.Check(
                 tuple(override or propagation.find_nameservers(zone, timeout=DNS_LOOKUP_TIMEOUT)),
-                {hostinger.absolute_name(name, zone): frozenset(values)
+                {absolute_name(name, zone): frozenset(values)
                  for name, values in wanted.items()},
             )
             for zone, wanted in _by_zone(entries).items()
@@ -272,8 +280,8 @@ class Authenticator(dns_common.DNSAuthenticator):
             mine = [entry for entry in entries if entry.zone == zone]
             try:
                 client.remove_txt_values(zone, unwanted)
-            except hostinger.HostingerError as error:
-                names = ", ".join(sorted(hostinger.absolute_name(n, zone) for n in unwanted))
+            except HostingerError as error:
+                names = ", ".join(sorted(absolute_name(n, zone) for n in unwanted))
                 logger.warning(
                     "Could not remove the challenge TXT value(s)%s at %s: %s. They are kept in "
                     "%s and removed on the next run; to remove them now, delete those TXT "
@@ -288,7 +296,7 @@ def _plugin_errors() -> Iterator[None]:
     """Turn the client's and the propagation check's errors into one-line PluginErrors."""
     try:
         yield
-    except (hostinger.HostingerError, propagation.PropagationError) as error:
+    except (HostingerError, propagation.PropagationError) as error:
         raise errors.PluginError(str(error)) from None
     except OSError as error:  # the journal in certbot's work directory
         where = error.filename or "the journal"
@@ -310,14 +318,14 @@ def _by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:
     return grouped
 
 
-def _zone_cname(rrsets: Iterable[hostinger.RRSet], relative: str, zone: str) -> str | None:
+def _zone_cname(rrsets: Iterable[RRSet], relative: str, zone: str) -> str | None:
     """Absolute target of a CNAME at ``relative`` in the zone, if there is one."""
     for rrset in rrsets:
         if rrset.name == relative and rrset.type == "CNAME" and rrset.contents:
             target = rrset.contents[0].strip().lower()
             if target.endswith("."):
                 return target.rstrip(".")
-            return target if "." in target else hostinger.absolute_name(target, zone)
+            return target if "." in target else absolute_name(target, zone)
     return None
 
 
@@ -330,7 +338,7 @@ def _lookup_cname(fqdn: str, override: list[propagation.Nameserver] | None) -> s
 
 
 def _no_zone_message(chain: list[str]) -> str:
-    tried = sorted({c for name in chain for c in hostinger.zone_candidates(name)}, key=len)
+    tried = sorted({c for name in chain for c in zone_candidates(name)}, key=len)
     via = f" (reached through {' -> '.join(chain)})" if len(chain) > 1 else ""
     return (
         f"No DNS zone in this Hostinger account covers {chain[-1]}{via}; zones tried: "

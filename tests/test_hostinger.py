@@ -7,16 +7,14 @@ import time
 import pytest
 
 from certbot_dns_hostinger import __version__
-from certbot_dns_hostinger.hostinger import (
-    HostingerClient,
+from certbot_dns_hostinger.hostinger import HostingerClient
+from certbot_dns_hostinger.hostinger_http import (
     HostingerError,
     TokenRejectedError,
     check_api_url,
     parse_retry_after,
-    relative_name,
-    unquote_txt,
-    zone_candidates,
 )
+from certbot_dns_hostinger.hostinger_records import relative_name, unquote_txt, zone_candidates
 from sandbox.accounts import TOKEN
 from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 

@@ -9,6 +9,7 @@ READY := $(VENV)/.ready
 help:
 	@echo "make demo    issue a certificate end to end in a local sandbox"
 	@echo "make test    lint, type-check, run every test and build the docs"
+	@echo "make unit    the fast tests only (no Pebble, packaging or root; under a minute)"
 	@echo "make docs    build the HTML docs into docs/_build/html"
 	@echo "make bench   benchmark propagation waits and API calls (prints a table)"
 	@echo "make soak    30+ sandbox issuances with random faults (prints a summary)"
@@ -31,8 +32,11 @@ lint: $(READY)
 typecheck: $(READY)
 	$(BIN)/mypy
 
+# The fast tests: no Pebble, no packaging, no root (under a minute).
+UNIT_TESTS := not issuance and not debian and not packaging and not root
+
 unit: $(READY)
-	$(BIN)/pytest
+	$(BIN)/pytest -m "$(UNIT_TESTS)"
 
 docs: $(READY)
 	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html

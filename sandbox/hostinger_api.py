@@ -1,6 +1,6 @@
 """A stand-in of Hostinger's DNS API: a real HTTP(S) server on 127.0.0.1.
 
-It models what the plugin relies on (see ``shared/hostinger-api.md``): rrsets keyed by
+It models what the plugin relies on (see ``docs/reference.rst``): rrsets keyed by
 (name, type), ``overwrite`` defaulting to true, append + TTL update with false,
 DNS:4008 on a duplicate append or a real conflict, TXT values returned quoted, DELETE
 by (name, type) only, structured errors, 401 on a bad token, every "not a zone"

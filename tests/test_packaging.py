@@ -30,6 +30,7 @@ import pytest
 import certbot_dns_hostinger
 
 REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.packaging
 PACKAGE = "certbot_dns_hostinger"
 PLUGIN_ENTRY_POINT = "certbot_dns_hostinger.dns_hostinger:Authenticator"
 HOOK_ENTRY_POINT = "certbot_dns_hostinger.billionmail:main"

@@ -1,4 +1,4 @@
-"""The propagation check against real loopback nameservers (tests/dns_stub.py).
+"""The propagation check against real loopback nameservers (sandbox/dns_server.py).
 
 Nothing here leaves 127.0.0.0/8: host names are resolved through a patched
 ``socket.getaddrinfo`` and the "system" resolver is pointed at a stub. Tests that need

@@ -3,9 +3,10 @@
 One run, top to bottom (``perform`` then ``cleanup``):
 
 1. read and check the credentials and options, before anything is written;
-2. remove values an interrupted earlier run left behind (see :mod:`.journal`);
-3. map every validation name to its zone, following a CNAME at ``_acme-challenge``;
-4. per zone, one read and one append of every value;
+2. map every validation name to its zone, following CNAMEs, and check that the zone is
+   delegated to Hostinger (:mod:`.discovery`), before anything is written;
+3. remove values an interrupted earlier run left behind (see :mod:`.journal`);
+4. per zone, one read (the one discovery made) and one append of every value;
 5. wait until every authoritative nameserver serves every value (:mod:`.propagation`);
 6. after validation, per zone, remove exactly the values written.
 """
@@ -16,25 +17,19 @@ import contextlib
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-import dns.exception
 from acme import challenges
 from certbot import achallenges, errors
 from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
-from certbot_dns_hostinger import hostinger, propagation
+from certbot_dns_hostinger import dns_lookup, hostinger, propagation
+from certbot_dns_hostinger.discovery import Discovery, DiscoveryError
 from certbot_dns_hostinger.hostinger_http import DEFAULT_API_URL, HostingerError, check_api_url
-from certbot_dns_hostinger.hostinger_records import (
-    RRSet,
-    absolute_name,
-    relative_name,
-    zone_candidates,
-)
-from certbot_dns_hostinger.journal import Entry, Journal
+from certbot_dns_hostinger.hostinger_records import absolute_name
+from certbot_dns_hostinger.journal import Entry, Journal, by_zone
 
 logger = logging.getLogger(__name__)
 
@@ -43,9 +38,6 @@ DEFAULT_PROPAGATION_SECONDS = 600
 DEFAULT_TTL = 60
 MIN_TTL = 60
 MAX_TTL = 86400
-MAX_CNAME_HOPS = 8
-DNS_LOOKUP_TIMEOUT = 5.0
-"""Seconds for one DNS lookup (nameservers of a zone, CNAME at a challenge name)."""
 
 TOKEN_KEY = "api_token"  # noqa: S105 - a key name, not a secret
 URL_KEY = "api_url"
@@ -87,6 +79,9 @@ class Authenticator(dns_common.DNSAuthenticator):
         add("propagation-check", choices=("on", "off"), default="on",
             help="'on' polls the authoritative nameservers until every record is served, "
                  "waiting at most --dns-hostinger-propagation-seconds; 'off' sleeps that long.")
+        add("delegation-check", choices=("on", "off"), default="on",
+            help="'on' refuses, before writing, a zone whose public nameservers are not "
+                 "Hostinger's; 'off' skips that comparison.")
 
     def more_info(self) -> str:
         return (
@@ -105,9 +100,8 @@ class Authenticator(dns_common.DNSAuthenticator):
 
     # -- certbot entry points ---------------------------------------------------------------
 
-    def perform(
-        self, achalls: list[achallenges.AnnotatedChallenge]
-    ) -> list[challenges.ChallengeResponse]:
+    def perform(self, achalls: list[achallenges.AnnotatedChallenge]
+                ) -> list[challenges.ChallengeResponse]:
         self._add([_challenge_pair(achall) for achall in achalls])
         return [achall.response(achall.account_key) for achall in achalls]
 
@@ -156,12 +150,12 @@ class Authenticator(dns_common.DNSAuthenticator):
             )
         return ttl
 
-    def _checked_nameservers(self) -> list[propagation.Nameserver] | None:
+    def _checked_nameservers(self) -> list[dns_lookup.Nameserver] | None:
         spec = self.conf("nameservers")
         if not spec:
             return None
         try:
-            return propagation.parse_nameservers(spec)
+            return dns_lookup.parse_nameservers(spec)
         except ValueError as error:
             raise errors.PluginError(f"--{self.name}-nameservers: {error}") from None
 
@@ -200,59 +194,35 @@ class Authenticator(dns_common.DNSAuthenticator):
         self._attempt_cleanup = True
         client = self._get_client()
         with _plugin_errors():
+            discovery = Discovery(client, override, self.conf("delegation-check") != "off",
+                                  poll_public=self.conf("propagation-check") != "off")
+            targets = {pair: discovery.target(pair[0]) for pair in pairs}
             self._remove_leftovers(client)
-            entries = {pair: self._entry_for(client, pair, override) for pair in pairs}
+            entries = {pair: Entry(self._api_url(), target.zone, target.name, pair[1])
+                       for pair, target in targets.items()}
             self._journal().add(entries.values())
             self._written.update(entries)
-            for zone, wanted in _by_zone(entries.values()).items():
+            for zone, wanted in by_zone(entries.values()).items():
                 client.add_txt_values(zone, wanted, ttl)
-            self._wait_for_propagation(list(entries.values()), override, wait)
+            self._wait_for_propagation(list(entries.values()), discovery, wait)
 
-    def _entry_for(self, client: hostinger.HostingerClient, pair: Pair,
-                   override: list[propagation.Nameserver] | None) -> Entry:
-        validation_name, value = pair
-        zone, name = self._resolve_target(client, validation_name.rstrip(".").lower(), override)
-        return Entry(self._api_url(), zone, name, value)
-
-    def _resolve_target(self, client: hostinger.HostingerClient, fqdn: str,
-                        override: list[propagation.Nameserver] | None) -> tuple[str, str]:
-        """Zone and relative name where the TXT for ``fqdn`` must go, following CNAMEs."""
-        chain = [fqdn]
-        while len(chain) <= MAX_CNAME_HOPS:
-            name = chain[-1]
-            zone = client.find_zone(name)
-            if zone is None:
-                target = _lookup_cname(name, override)
-                if target is None:
-                    raise errors.PluginError(_no_zone_message(chain))
-            else:
-                relative = relative_name(name, zone)
-                target = _zone_cname(client.zone_records(zone), relative, zone)
-                if target is None:
-                    return zone, relative
-            logger.info("%s is a CNAME to %s; the TXT record goes there", name, target)
-            if target in chain:
-                raise errors.PluginError(f"CNAME loop at {' -> '.join([*chain, target])}.")
-            chain.append(target)
-        raise errors.PluginError(f"More than {MAX_CNAME_HOPS} CNAMEs from {fqdn}.")
-
-    def _wait_for_propagation(self, entries: list[Entry],
-                              override: list[propagation.Nameserver] | None, limit: int) -> None:
+    def _wait_for_propagation(self, entries: list[Entry], discovery: Discovery,
+                              limit: int) -> None:
         if self.conf("propagation-check") == "off":
             display_util.notify(f"Waiting {limit} seconds for DNS changes to propagate")
             time.sleep(limit)
             return
         checks = [
             propagation.Check(
-                tuple(override or propagation.find_nameservers(zone, timeout=DNS_LOOKUP_TIMEOUT)),
+                tuple(discovery.nameservers(zone)),
                 {absolute_name(name, zone): frozenset(values)
                  for name, values in wanted.items()},
             )
-            for zone, wanted in _by_zone(entries).items()
+            for zone, wanted in by_zone(entries).items()
         ]
-        servers = sorted({server.label for check in checks for server in check.servers})
+        labels = sorted({server.label for check in checks for server in check.servers})
         display_util.notify(
-            f"Waiting up to {limit} s for {len(entries)} TXT record(s) on {', '.join(servers)}"
+            f"Waiting up to {limit} s for {len(entries)} TXT record(s) on {', '.join(labels)}"
         )
         waited = propagation.wait_for_records(checks, timeout=limit)
         display_util.notify(f"TXT records served by every nameserver after {waited:.1f} s")
@@ -276,7 +246,7 @@ class Authenticator(dns_common.DNSAuthenticator):
         """Remove entries zone by zone; failures become warnings naming the leftovers."""
         client = self._get_client()
         journal = self._journal()
-        for zone, unwanted in _by_zone(entries).items():
+        for zone, unwanted in by_zone(entries).items():
             mine = [entry for entry in entries if entry.zone == zone]
             try:
                 client.remove_txt_values(zone, unwanted)
@@ -293,10 +263,11 @@ class Authenticator(dns_common.DNSAuthenticator):
 
 @contextlib.contextmanager
 def _plugin_errors() -> Iterator[None]:
-    """Turn the client's and the propagation check's errors into one-line PluginErrors."""
+    """Turn the client's, discovery's and the DNS checks' errors into one-line PluginErrors."""
     try:
         yield
-    except (HostingerError, propagation.PropagationError) as error:
+    except (HostingerError, DiscoveryError, dns_lookup.LookupFailed,
+            propagation.PropagationError) as error:
         raise errors.PluginError(str(error)) from None
     except OSError as error:  # the journal in certbot's work directory
         where = error.filename or "the journal"
@@ -309,42 +280,6 @@ def _challenge_pair(achall: achallenges.AnnotatedChallenge) -> Pair:
     identifier = getattr(achall, "identifier", None)
     domain = identifier.value if identifier is not None else achall.domain
     return achall.validation_domain_name(domain), achall.validation(achall.account_key)
-
-
-def _by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:
-    grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for entry in entries:
-        grouped[entry.zone][entry.name].add(entry.value)
-    return grouped
-
-
-def _zone_cname(rrsets: Iterable[RRSet], relative: str, zone: str) -> str | None:
-    """Absolute target of a CNAME at ``relative`` in the zone, if there is one."""
-    for rrset in rrsets:
-        if rrset.name == relative and rrset.type == "CNAME" and rrset.contents:
-            target = rrset.contents[0].strip().lower()
-            if target.endswith("."):
-                return target.rstrip(".")
-            return target if "." in target else absolute_name(target, zone)
-    return None
-
-
-def _lookup_cname(fqdn: str, override: list[propagation.Nameserver] | None) -> str | None:
-    try:
-        return propagation.lookup_cname(fqdn, override, timeout=DNS_LOOKUP_TIMEOUT)
-    except (propagation.PropagationError, dns.exception.DNSException, OSError) as error:
-        logger.debug("CNAME lookup for %s failed: %s", fqdn, error)
-        return None
-
-
-def _no_zone_message(chain: list[str]) -> str:
-    tried = sorted({c for name in chain for c in zone_candidates(name)}, key=len)
-    via = f" (reached through {' -> '.join(chain)})" if len(chain) > 1 else ""
-    return (
-        f"No DNS zone in this Hostinger account covers {chain[-1]}{via}; zones tried: "
-        f"{', '.join(reversed(tried)) or 'none'}. Add the domain to the account the API token "
-        "belongs to, or point _acme-challenge at a zone it has with a CNAME."
-    )
 
 
 def _check_readable(path: str) -> None:

@@ -49,11 +49,13 @@ class HostingerClient:
     def find_zone(self, fqdn: str) -> str | None:
         """The longest suffix of ``fqdn`` that is a zone of this account, or None."""
         for candidate in zone_candidates(fqdn):
-            if self._is_zone(candidate):
+            if self.is_zone(candidate):
                 return candidate
         return None
 
-    def _is_zone(self, candidate: str) -> bool:
+    def is_zone(self, candidate: str) -> bool:
+        """Whether ``candidate`` is a zone of this account: one GET, kept for the add."""
+        candidate = candidate.rstrip(".").lower()
         if candidate not in self._zone_probes:
             records = self._get_zone(candidate, "probing", missing_ok=True)
             self._zone_probes[candidate] = bool(records)

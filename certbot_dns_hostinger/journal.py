@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,6 +31,14 @@ class Entry:
     zone: str
     name: str
     value: str
+
+
+def by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:
+    """Values grouped by zone, then by zone-relative name."""
+    grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for entry in entries:
+        grouped[entry.zone][entry.name].add(entry.value)
+    return grouped
 
 
 class Journal:

@@ -7,25 +7,21 @@ recursive resolver's cached NXDOMAIN can hide or fake a record.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import dns.exception
 import dns.flags
-import dns.message
 import dns.name
-import dns.query
 import dns.rcode
 import dns.rdatatype
-import dns.resolver
+
+from certbot_dns_hostinger.dns_lookup import Nameserver, ask
 
 logger = logging.getLogger(__name__)
 
-DNS_PORT = 53
 QUERY_TIMEOUT = 2.0
 """Seconds one query to one address may take before the next address is tried."""
 POLL_INTERVAL = 0.5
@@ -35,31 +31,13 @@ MAX_POLL_INTERVAL = 2.0
 POLL_BACKOFF = 1 / 240
 """The interval is this fraction of the time waited so far, within the two bounds above."""
 MIN_QUERY_TIMEOUT = 0.2
-EDNS_PAYLOAD = 1232
 
 Clock = Callable[[], float]
 Sleeper = Callable[[float], None]
 
 
 class PropagationError(Exception):
-    """The records did not appear in time, or the nameservers could not be found."""
-
-
-@dataclass(frozen=True)
-class Nameserver:
-    """A nameserver to poll: its name for messages, its addresses and port."""
-
-    name: str
-    addresses: tuple[str, ...]
-    port: int = DNS_PORT
-
-    @property
-    def label(self) -> str:
-        """The name as a user would write it, with the port when it is not 53."""
-        if self.port == DNS_PORT:
-            return self.name
-        host = f"[{self.name}]" if ":" in self.name else self.name
-        return f"{host}:{self.port}"
+    """The records did not appear in time."""
 
 
 @dataclass(frozen=True)
@@ -80,91 +58,6 @@ class Check:
     expected: Mapping[str, frozenset[str]]
 
 
-# -- which servers ------------------------------------------------------------------------------
-
-
-def parse_nameservers(spec: str) -> list[Nameserver]:
-    """Parse ``HOST[:PORT],...`` (IPv6 as ``[addr]:port`` or bare) into nameservers.
-
-    Host names are resolved to all their IPv4 and IPv6 addresses by the system's
-    resolver (so /etc/hosts applies).
-
-    :raises ValueError: naming the item that is not usable.
-    """
-    items = [item.strip() for item in spec.split(",") if item.strip()]
-    if not items:
-        raise ValueError("no nameserver given")
-    servers = []
-    for item in items:
-        host, port = _split_host_port(item)
-        servers.append(Nameserver(host, _addresses_of_host(host), port))
-    return servers
-
-
-def _split_host_port(item: str) -> tuple[str, int]:
-    port_text: str | None = None
-    if item.startswith("["):
-        host, closed, rest = item[1:].partition("]")
-        if not closed or (rest and not rest.startswith(":")):
-            raise ValueError(f"cannot parse nameserver {item!r}")
-        port_text = rest[1:] if rest else None
-    elif item.count(":") == 1:
-        host, port_text = item.split(":")
-    else:
-        host = item
-    if not host:
-        raise ValueError(f"nameserver {item!r} has no host")
-    if port_text is None:
-        return host, DNS_PORT
-    if not (port_text.isascii() and port_text.isdigit()) or not 0 < int(port_text) < 65536:
-        raise ValueError(f"invalid port in nameserver {item!r}")
-    return host, int(port_text)
-
-
-def _addresses_of_host(host: str) -> tuple[str, ...]:
-    try:
-        return (str(ipaddress.ip_address(host)),)
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(host, None, type=socket.SOCK_DGRAM)
-    except OSError as error:
-        raise ValueError(f"cannot resolve nameserver {host!r}: {error}") from None
-    return tuple(dict.fromkeys(str(info[4][0]) for info in infos))
-
-
-def find_nameservers(zone: str, *, timeout: float = QUERY_TIMEOUT) -> list[Nameserver]:
-    """The zone's NS hosts with all their addresses, through the system's resolver."""
-    resolver = dns.resolver.Resolver()
-    try:
-        answer = resolver.resolve(zone, "NS", lifetime=timeout)
-    except dns.exception.DNSException as error:
-        raise PropagationError(
-            f"Cannot find the nameservers of zone {zone}: {error or type(error).__name__}. "
-            "Name the servers to poll explicitly, or turn the propagation check off."
-        ) from None
-    hosts = sorted({str(rdata.target).rstrip(".").lower() for rdata in answer})
-    servers = [Nameserver(host, _resolve_addresses(resolver, host, timeout)) for host in hosts]
-    reachable = [server for server in servers if server.addresses]
-    if not reachable:
-        raise PropagationError(f"No address found for any nameserver of zone {zone}: "
-                               f"{', '.join(hosts)}.")
-    return reachable
-
-
-def _resolve_addresses(resolver: dns.resolver.Resolver, host: str,
-                       timeout: float) -> tuple[str, ...]:
-    addresses: list[str] = []
-    for rdtype in ("A", "AAAA"):
-        try:
-            answer = resolver.resolve(host, rdtype, lifetime=timeout)
-        except dns.exception.DNSException as error:
-            logger.debug("No %s address for nameserver %s: %s", rdtype, host, error)
-            continue
-        addresses.extend(rdata.address for rdata in answer)
-    return tuple(addresses)
-
-
 # -- one question -------------------------------------------------------------------------------
 
 
@@ -174,7 +67,7 @@ def query_txt(address: str, port: int, fqdn: str, *, timeout: float) -> TxtAnswe
     :raises dns.exception.DNSException: on a timeout or a malformed answer.
     :raises OSError: when the address cannot be reached.
     """
-    response = _ask(address, port, fqdn, dns.rdatatype.TXT, timeout=timeout, recursive=False)
+    response = ask(address, port, fqdn, dns.rdatatype.TXT, timeout=timeout, recursive=False)
     qname = dns.name.from_text(fqdn)
     values: set[str] = set()
     cname = None
@@ -187,47 +80,6 @@ def query_txt(address: str, port: int, fqdn: str, *, timeout: float) -> TxtAnswe
             cname = str(rrset[0].target).rstrip(".")
     return TxtAnswer(frozenset(values), cname, dns.rcode.to_text(response.rcode()),
                      bool(response.flags & dns.flags.AA))
-
-
-def lookup_cname(fqdn: str, nameservers: Sequence[Nameserver] | None, *,
-                 timeout: float) -> str | None:
-    """The CNAME target at ``fqdn`` (no trailing dot), or None when there is none.
-
-    Asks the given servers (first one that answers wins), else the system's resolver.
-    """
-    if not nameservers:
-        try:
-            answer = dns.resolver.Resolver().resolve(fqdn, "CNAME", lifetime=timeout)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            return None
-        return str(answer[0].target).rstrip(".")
-    qname = dns.name.from_text(fqdn)
-    for server in nameservers:
-        for address in server.addresses:
-            try:
-                response = _ask(address, server.port, fqdn, dns.rdatatype.CNAME,
-                                timeout=timeout, recursive=True)
-            except (dns.exception.DNSException, OSError) as error:
-                logger.debug("CNAME query to %s failed: %s", address, error)
-                continue
-            if response.rcode() not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-                logger.debug("CNAME query to %s answered %s", address,
-                             dns.rcode.to_text(response.rcode()))
-                continue  # REFUSED, SERVFAIL: this server cannot tell; ask the next
-            for rrset in response.answer:
-                if rrset.name == qname and rrset.rdtype == dns.rdatatype.CNAME:
-                    return str(rrset[0].target).rstrip(".")
-            return None
-    raise PropagationError(f"No nameserver answered the CNAME query for {fqdn}.")
-
-
-def _ask(address: str, port: int, fqdn: str, rdtype: dns.rdatatype.RdataType, *,
-         timeout: float, recursive: bool) -> dns.message.Message:
-    query = dns.message.make_query(fqdn, rdtype, use_edns=0, payload=EDNS_PAYLOAD)
-    if not recursive:
-        query.flags &= ~dns.flags.RD
-    response, _ = dns.query.udp_with_fallback(query, address, timeout=timeout, port=port)
-    return response
 
 
 # -- waiting ------------------------------------------------------------------------------------

@@ -25,9 +25,29 @@ import dns.rdatatype
 import dns.rrset
 
 ZoneView = Callable[[], Mapping[str, Sequence[Mapping[str, Any]]]]
+HOSTINGER_NS = ("ns1.dns-parking.com.", "ns2.dns-parking.com.")
+"""What Hostinger's nameservers serve as a zone's NS set when its read lists none."""
 SERVED_TYPES = {"SOA", "NS", "A", "AAAA", "MX", "TXT", "CNAME", "CAA"}
 TXT_CHUNK = 255
 DEFAULT_UDP_PAYLOAD = 512
+
+
+def delegated_view(view: ZoneView, delegations: Mapping[str, Sequence[str]],
+                   extra: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> ZoneView:
+    """``view`` as public DNS would show it when each zone in ``delegations`` has the NS
+    hosts given there (a registrar pointing elsewhere), plus the ``extra`` zones."""
+
+    def public() -> dict[str, Sequence[Mapping[str, Any]]]:
+        zones: dict[str, Sequence[Mapping[str, Any]]] = {**view(), **(extra or {})}
+        for zone, hosts in delegations.items():
+            others = [r for r in zones.get(zone, []) if not (r["name"] == "@" and
+                                                             str(r["type"]).upper() == "NS")]
+            ns = {"name": "@", "type": "NS", "ttl": 86400,
+                  "records": [{"content": host.rstrip(".") + "."} for host in hosts]}
+            zones[zone] = [*others, ns]
+        return zones
+
+    return public
 
 
 def _txt_rdata_text(value: str) -> str:
@@ -50,8 +70,12 @@ class _Zone:
         self.records: dict[tuple[dns.name.Name, str], dns.rrset.RRset] = {}
         for rrset in rrsets:
             self._add(rrset)
+        if (self.origin, "NS") not in self.records:
+            self._add({"name": "@", "type": "NS", "ttl": 86400,
+                       "records": [{"content": host} for host in HOSTINGER_NS]})
         if (self.origin, "SOA") not in self.records:
-            soa = f"ns1.{origin}. hostmaster.{origin}. 1 3600 600 604800 60"
+            primary = self.records[(self.origin, "NS")][0].target.to_text()
+            soa = f"{primary} dns.hostinger.com. 1 3600 600 604800 60"
             self._add({"name": "@", "type": "SOA", "ttl": 3600, "records": [{"content": soa}]})
 
     def _add(self, rrset: Mapping[str, Any]) -> None:
@@ -165,8 +189,7 @@ class DnsStub:
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED)
             return response
-        if self.authoritative:
-            response.flags |= dns.flags.AA
+        response.flags |= dns.flags.AA if self.authoritative else dns.flags.RA
         rtype = dns.rdatatype.to_text(rdtype)
         cname = zone.records.get((qname, "CNAME"))
         if cname is not None and rtype != "CNAME":

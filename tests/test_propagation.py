@@ -1,4 +1,5 @@
-"""The propagation check against real loopback nameservers (sandbox/dns_server.py).
+"""The propagation check and DNS lookups against real loopback nameservers
+(sandbox/dns_server.py).
 
 Nothing here leaves 127.0.0.0/8: host names are resolved through a patched
 ``socket.getaddrinfo`` and the "system" resolver is pointed at a stub. Tests that need
@@ -25,8 +26,9 @@ import dns.query
 import dns.resolver
 import pytest
 
-from certbot_dns_hostinger import propagation
-from certbot_dns_hostinger.propagation import Check, Nameserver, PropagationError
+from certbot_dns_hostinger import dns_lookup, propagation
+from certbot_dns_hostinger.dns_lookup import LookupFailed, Nameserver
+from certbot_dns_hostinger.propagation import Check, PropagationError
 from sandbox.accounts import account_zones
 from sandbox.dns_server import DnsStub
 from sandbox.hostinger_api import ZoneStore, quote_txt
@@ -123,7 +125,7 @@ def system_resolver(monkeypatch: pytest.MonkeyPatch, ns: DnsStub) -> DnsStub:
 
 
 def test_parse_addresses_with_and_without_ports() -> None:
-    parsed = propagation.parse_nameservers(
+    parsed = dns_lookup.parse_nameservers(
         " 127.0.0.1:5353, [::1]:5300 ,::1,192.0.2.1 ,[2001:db8::53], 10.0.0.1:53")
     assert [(s.name, s.addresses, s.port) for s in parsed] == [
         ("127.0.0.1", ("127.0.0.1",), 5353),
@@ -139,14 +141,14 @@ def test_parse_addresses_with_and_without_ports() -> None:
 
 
 def test_parse_addresses_are_normalised() -> None:
-    (server,) = propagation.parse_nameservers("[2001:DB8:0:0::0053]:8053")
+    (server,) = dns_lookup.parse_nameservers("[2001:DB8:0:0::0053]:8053")
     assert server.addresses == ("2001:db8::53",)
     assert server.port == 8053
 
 
 def test_parse_host_names_resolve_to_all_their_addresses(
         fake_getaddrinfo: list[tuple[str, Any]]) -> None:
-    parsed = propagation.parse_nameservers("ns1.dns-parking.com , ns2.dns-parking.com:8053")
+    parsed = dns_lookup.parse_nameservers("ns1.dns-parking.com , ns2.dns-parking.com:8053")
     assert parsed == [
         Nameserver("ns1.dns-parking.com", ("162.159.24.201", "2400:cb00:2049:1::a29f:18c9")),
         # The duplicate IPv4 is listed once, in first-seen order.
@@ -157,21 +159,21 @@ def test_parse_host_names_resolve_to_all_their_addresses(
     # One lookup per host name, none for literal addresses.
     assert [host for host, _ in fake_getaddrinfo] == ["ns1.dns-parking.com",
                                                       "ns2.dns-parking.com"]
-    propagation.parse_nameservers("127.0.0.1,[::1]:53")
+    dns_lookup.parse_nameservers("127.0.0.1,[::1]:53")
     assert len(fake_getaddrinfo) == 2
 
 
 def test_parse_label_of_a_host_or_ipv4_can_be_parsed_back(
         fake_getaddrinfo: list[tuple[str, Any]]) -> None:
     for spec in ("ns2.dns-parking.com:8053", "ns1.dns-parking.com", "127.0.0.1:5353"):
-        (server,) = propagation.parse_nameservers(spec)
-        assert propagation.parse_nameservers(server.label) == [server]
+        (server,) = dns_lookup.parse_nameservers(spec)
+        assert dns_lookup.parse_nameservers(server.label) == [server]
 
 
 def test_parse_label_of_an_ipv6_server_with_a_port_can_be_parsed_back() -> None:
-    (server,) = propagation.parse_nameservers("[::1]:5300")
+    (server,) = dns_lookup.parse_nameservers("[::1]:5300")
     assert server.label == "[::1]:5300"
-    assert propagation.parse_nameservers(server.label) == [server]
+    assert dns_lookup.parse_nameservers(server.label) == [server]
 
 
 @pytest.mark.parametrize(("spec", "message"), [
@@ -197,14 +199,14 @@ def test_parse_refuses_bad_items_naming_them(spec: str, message: str) -> None:
     # parse_nameservers raises ValueError (the plugin turns it into a PluginError naming
     # --dns-hostinger-nameservers); it never raises PropagationError.
     with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
-        propagation.parse_nameservers(spec)
+        dns_lookup.parse_nameservers(spec)
 
 
 def test_parse_unknown_host_is_refused_with_the_resolver_error(
         fake_getaddrinfo: list[tuple[str, Any]]) -> None:
     with pytest.raises(ValueError, match=re.escape(
             "cannot resolve nameserver 'ns9.nowhere.invalid': ") + ".*Name or service not known"):
-        propagation.parse_nameservers("ns1.dns-parking.com, ns9.nowhere.invalid:53")
+        dns_lookup.parse_nameservers("ns1.dns-parking.com, ns9.nowhere.invalid:53")
 
 
 # -- which servers: find_nameservers ------------------------------------------------------------
@@ -217,7 +219,7 @@ def test_find_nameservers_resolves_every_ns_host(zones: ZoneStore,
         {"name": "ns2", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.2"}]},
         {"name": "ns2", "type": "AAAA", "ttl": 300, "records": [{"content": "::1"}]},
     ])
-    assert propagation.find_nameservers(ZONE, timeout=2) == [
+    assert dns_lookup.find_nameservers(ZONE, timeout=2) == [
         Nameserver("ns1.dns-parking.com", ("127.0.0.1",)),
         Nameserver("ns2.dns-parking.com", ("127.0.0.2", "::1")),
     ]
@@ -228,21 +230,21 @@ def test_find_nameservers_drops_hosts_without_an_address(zones: ZoneStore,
     zones.add_zone("dns-parking.com", [
         {"name": "ns2", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.2"}]},
     ])
-    assert propagation.find_nameservers(ZONE, timeout=2) == [
+    assert dns_lookup.find_nameservers(ZONE, timeout=2) == [
         Nameserver("ns2.dns-parking.com", ("127.0.0.2",))]
 
 
 def test_find_nameservers_without_any_address_fails_naming_the_hosts(
         system_resolver: DnsStub) -> None:
-    with pytest.raises(PropagationError, match=re.escape(
+    with pytest.raises(LookupFailed, match=re.escape(
             "No address found for any nameserver of zone example.com: "
             "ns1.dns-parking.com, ns2.dns-parking.com.")):
-        propagation.find_nameservers(ZONE, timeout=2)
+        dns_lookup.find_nameservers(ZONE, timeout=2)
 
 
 def test_find_nameservers_of_an_unknown_zone_says_what_to_do(system_resolver: DnsStub) -> None:
-    with pytest.raises(PropagationError) as caught:
-        propagation.find_nameservers("example.org", timeout=2)
+    with pytest.raises(LookupFailed) as caught:
+        dns_lookup.find_nameservers("example.org", timeout=2)
     message = str(caught.value)
     assert message.startswith("Cannot find the nameservers of zone example.org: ")
     assert message.endswith("Name the servers to poll explicitly, or turn the propagation "
@@ -343,11 +345,11 @@ def test_query_txt_times_out_on_a_silent_server(ns: DnsStub) -> None:
 
 def test_lookup_cname_asks_the_given_servers(zones: ZoneStore, ns: DnsStub) -> None:
     servers = [at(ns)]
-    assert propagation.lookup_cname(NAME, servers, timeout=2) is None  # NXDOMAIN
-    assert propagation.lookup_cname("mail.example.com", servers, timeout=2) is None  # NODATA
-    assert propagation.lookup_cname("www.example.com", servers, timeout=2) == "example.com"
+    assert dns_lookup.lookup_cname(NAME, servers, timeout=2) is None  # NXDOMAIN
+    assert dns_lookup.lookup_cname("mail.example.com", servers, timeout=2) is None  # NODATA
+    assert dns_lookup.lookup_cname("www.example.com", servers, timeout=2) == "example.com"
     publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
-    assert propagation.lookup_cname(NAME, servers, timeout=2) == "acme.example.net"
+    assert dns_lookup.lookup_cname(NAME, servers, timeout=2) == "acme.example.net"
     assert ns.queries[-1] == (NAME, "CNAME")
 
 
@@ -359,15 +361,15 @@ def test_lookup_cname_skips_addresses_and_servers_that_do_not_answer(zones: Zone
         servers = [at(dead, "ns-dead"), Nameserver("ns-live", ("127.0.0.2", "127.0.0.1"),
                                                    ns.port)]
         started = time.monotonic()
-        assert propagation.lookup_cname(NAME, servers, timeout=0.3) == "acme.example.net"
+        assert dns_lookup.lookup_cname(NAME, servers, timeout=0.3) == "acme.example.net"
     assert time.monotonic() - started < 10
 
 
 def test_lookup_cname_fails_when_no_server_answers(ns: DnsStub) -> None:
     ns.set_silent(True)
     message = f"No nameserver answered the CNAME query for {NAME}."
-    with pytest.raises(PropagationError, match=f"^{re.escape(message)}$"):
-        propagation.lookup_cname(NAME, [at(ns), Nameserver("x", ("127.0.0.2",), ns.port)],
+    with pytest.raises(LookupFailed, match=f"^{re.escape(message)}$"):
+        dns_lookup.lookup_cname(NAME, [at(ns), Nameserver("x", ("127.0.0.2",), ns.port)],
                                  timeout=0.3)
 
 
@@ -375,16 +377,16 @@ def test_lookup_cname_does_not_take_a_refusal_as_no_cname(zones: ZoneStore,
                                                           ns: DnsStub) -> None:
     publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
     with DnsStub(lambda: {}) as lame:  # serves no zone: REFUSED for everything
-        assert propagation.lookup_cname(NAME, [at(lame, "lame"), at(ns)],
+        assert dns_lookup.lookup_cname(NAME, [at(lame, "lame"), at(ns)],
                                         timeout=2) == "acme.example.net"
 
 
 def test_lookup_cname_without_servers_uses_the_system_resolver(
         zones: ZoneStore, system_resolver: DnsStub) -> None:
     publish(zones, "_acme-challenge.mail", ["acme.example.net."], rtype="CNAME")
-    assert propagation.lookup_cname(NAME, None, timeout=2) == "acme.example.net"
-    assert propagation.lookup_cname(APEX_NAME, [], timeout=2) is None  # NXDOMAIN
-    assert propagation.lookup_cname("mail.example.com", None, timeout=2) is None  # NoAnswer
+    assert dns_lookup.lookup_cname(NAME, None, timeout=2) == "acme.example.net"
+    assert dns_lookup.lookup_cname(APEX_NAME, [], timeout=2) is None  # NXDOMAIN
+    assert dns_lookup.lookup_cname("mail.example.com", None, timeout=2) is None  # NoAnswer
     assert (APEX_NAME, "CNAME") in system_resolver.queries
 
 

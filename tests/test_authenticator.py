@@ -27,7 +27,7 @@ from certbot.tests import util as test_util
 from certbot_dns_hostinger.dns_hostinger import Authenticator
 from certbot_dns_hostinger.journal import JOURNAL_NAME
 from sandbox.accounts import TOKEN, account_zones
-from sandbox.dns_server import DnsStub
+from sandbox.dns_server import DnsStub, delegated_view
 from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 
 ACCOUNT_KEY = jose.JWKRSA.load(test_util.load_vector("rsa512_key.pem"))
@@ -426,3 +426,77 @@ def test_nameserver_that_never_serves_fails_clearly_and_cleanup_still_runs(
     assert f"127.0.0.1:{stuck.port} for _acme-challenge.mail.example.com: " in message
     assert f"127.0.0.1:{ns1.port} for" not in message
     assert dumps(store) == before
+
+
+# -- discovery from DNS and the delegation check --------------------------------------------------
+
+
+def delegate_elsewhere(resolver: DnsStub, store: ZoneStore, zone: str) -> None:
+    """Public DNS (the system resolver) names other nameservers for ``zone``."""
+    resolver.view = delegated_view(store.view(), {zone: ["ns1.elsewhere.example.net",
+                                                         "ns2.elsewhere.example.net"]})
+
+
+def test_zone_delegated_elsewhere_is_refused_before_any_write(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, system_resolver: DnsStub
+) -> None:
+    delegate_elsewhere(system_resolver, store, "example.com")
+    before = dumps(store)
+    started = time.monotonic()
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([make_achall("mail.example.co.uk"), make_achall("mail.example.com")])
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("Zone example.com is not delegated to Hostinger: public DNS gives "
+                              "the nameservers of example.com as ns1.elsewhere.example.net, "
+                              "ns2.elsewhere.example.net, Hostinger's are ns1.dns-parking.com, "
+                              "ns2.dns-parking.com,")
+    assert "Point the domain's nameservers at Hostinger's" in message
+    assert "delegate _acme-challenge with a CNAME" in message
+    assert_nothing_written(api)  # not even the other zone's value
+    assert dumps(store) == before
+    assert not (Path(auth.config.work_dir) / JOURNAL_NAME).exists()
+    assert time.monotonic() - started < 60  # seconds, not the 600 s propagation limit
+
+
+def test_delegation_check_off_writes_anyway(credentials: Path, tmp_path: Path,
+                                            api: HostingerStub, store: ZoneStore,
+                                            system_resolver: DnsStub) -> None:
+    delegate_elsewhere(system_resolver, store, "example.com")
+    auth = make_auth(credentials, tmp_path / "work", delegation_check="off")
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    assert store.txt("example.com", "_acme-challenge.mail") == [validation(achall)]
+    auth.cleanup([achall])
+
+
+def test_silent_dns_falls_back_to_probing_and_goes_on(auth: Authenticator, api: HostingerStub,
+                                                      store: ZoneStore,
+                                                      system_resolver: DnsStub) -> None:
+    system_resolver.set_silent(True)
+    before = dumps(store)
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    auth.cleanup([achall])
+    assert api.calls_summary() == ["GET mail.example.com", "GET example.com", "PUT example.com",
+                                   "GET example.com", "DELETE example.com"]
+    assert dumps(store) == before
+
+
+def test_hundred_names_in_ten_zones_take_at_most_45_calls(auth: Authenticator,
+                                                          api: HostingerStub,
+                                                          store: ZoneStore) -> None:
+    zones = [f"shop{k}.example.net" for k in range(10)]
+    for zone in zones:
+        store.add_zone(zone, [{"name": "@", "type": "A", "ttl": 300,
+                               "records": [{"content": "192.0.2.7"}]}])
+    achalls = [make_achall(f"host{i}.{zone}") for zone in zones for i in range(10)]
+    auth.perform(achalls)
+    assert all(store.txt(zone, f"_acme-challenge.host{i}") for zone in zones for i in range(10))
+    auth.cleanup(achalls)
+    calls = api.calls_summary()
+    assert sorted(calls) == sorted(f"{method} {zone}" for zone in zones
+                                   for method in ("GET", "PUT", "GET", "DELETE"))
+    assert len(calls) <= 45
+    assert all(not store.txt(zone, f"_acme-challenge.host{i}") for zone in zones
+               for i in range(10))

@@ -1,7 +1,12 @@
 """Pebble, the stand-in Hostinger API and two loopback nameservers, wired together.
 
 Used by the issuance tests, ``make demo``, ``make bench`` and ``make soak``. Everything
-binds 127.0.0.1 on free ports, lives under one directory and stops cleanly.
+binds 127.0.0.1 on free ports, lives under one directory and stops cleanly. With
+``system_dns=True`` (only inside a private network namespace, see
+``sandbox/default_path.py``) the two nameservers listen on port 53 of their own loopback
+addresses as ``ns1``/``ns2.dns-parking.com``, a resolver stand-in on ``RESOLVER:53``
+plays public DNS for Pebble and for certbot's ``/etc/resolv.conf``, and certbot runs
+without ``--dns-hostinger-nameservers``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import requests
 
 from sandbox.accounts import TOKEN, account_zones
 from sandbox.ca import ThrowawayCA
-from sandbox.dns_server import DnsStub
+from sandbox.dns_server import DnsStub, delegated_view
 from sandbox.hostinger_api import HostingerStub, ZoneStore
 from sandbox.processes import free_port, kill_when, stop_process
 
@@ -32,6 +37,9 @@ DEBIAN_CERTBOT = "/usr/bin/certbot"
 READY_TIMEOUT = 60.0
 CERTBOT_TIMEOUT = 600.0
 DEFAULT_PROPAGATION_LIMIT = 120
+RESOLVER = "127.0.0.53"
+NS_ADDRESSES = ("127.0.0.11", "127.0.0.12")
+"""Where ns1 and ns2.dns-parking.com listen (port 53) with ``system_dns=True``."""
 PEBBLE_ENV = {
     "PEBBLE_VA_NOSLEEP": "1",  # validate at once instead of after a random pause
     "PEBBLE_WFE_NONCEREJECT": "0",  # no random badNonce errors
@@ -50,7 +58,7 @@ class Sandbox:
 
     def __init__(self, root: Path, *, delays: tuple[float, float] = (0.0, 0.0),
                  zones: Mapping[str, Iterable[Mapping[str, Any]]] | None = None,
-                 token: str = TOKEN) -> None:
+                 token: str = TOKEN, system_dns: bool = False) -> None:
         self.root = root
         self.delays = delays
         self.token = token
@@ -60,8 +68,22 @@ class Sandbox:
             root / "ca")
         self.api = HostingerStub(self.store, [token], tls=(str(self._server_cert),
                                                            str(self._server_key)))
-        self.ns1 = DnsStub(self.store.view(delays[0]))
-        self.ns2 = DnsStub(self.store.view(delays[1]))
+        self.system_dns = system_dns
+        self.delegations: dict[str, list[str]] = {}
+        """Zones public DNS delegates elsewhere: zone -> NS hosts (``system_dns`` only)."""
+        self.resolver: DnsStub | None = None
+        if system_dns:
+            self.ns1, self.ns2 = (DnsStub(self.store.view(delay), host=address, port=53)
+                                  for delay, address in zip(delays, NS_ADDRESSES, strict=True))
+            parking = {"dns-parking.com": [
+                {"name": f"ns{i}", "type": "A", "ttl": 300, "records": [{"content": address}]}
+                for i, address in enumerate(NS_ADDRESSES, start=1)]}
+            self.resolver = DnsStub(
+                delegated_view(self.store.view(max(delays)), self.delegations, parking),
+                host=RESOLVER, port=53, authoritative=False)
+        else:
+            self.ns1 = DnsStub(self.store.view(delays[0]))
+            self.ns2 = DnsStub(self.store.view(delays[1]))
         self._pebble: subprocess.Popen[bytes] | None = None
         self.pebble_port = free_port()
         self.directory_url = f"https://127.0.0.1:{self.pebble_port}/dir"
@@ -80,6 +102,8 @@ class Sandbox:
         self.api.start()
         self.ns1.start()
         self.ns2.start()
+        if self.resolver is not None:
+            self.resolver.start()
         self._start_pebble()
 
     def stop(self) -> None:
@@ -87,7 +111,9 @@ class Sandbox:
         if self._pebble is not None:
             stop_process(self._pebble)
             self._pebble = None
-        for server in (self.api, self.ns1, self.ns2):
+        for server in (self.api, self.ns1, self.ns2, self.resolver):
+            if server is None:
+                continue
             with contextlib.suppress(OSError, RuntimeError):
                 server.stop()
 
@@ -105,9 +131,10 @@ class Sandbox:
         path = self.root / "pebble.json"
         path.write_text(json.dumps(config))
         slowest = self.ns1 if self.delays[0] > self.delays[1] else self.ns2
+        dns_server = f"{RESOLVER}:53" if self.system_dns else f"127.0.0.1:{slowest.port}"
         log = (self.root / "pebble.log").open("wb")
         self._pebble = subprocess.Popen(
-            [PEBBLE, "-config", str(path), "-dnsserver", f"127.0.0.1:{slowest.port}"],
+            [PEBBLE, "-config", str(path), "-dnsserver", dns_server],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             env={**os.environ, **PEBBLE_ENV},
         )
@@ -151,7 +178,10 @@ class Sandbox:
                       - _challenge_values(zone, before.get(zone, "[]")))
 
     @property
-    def nameservers(self) -> str:
+    def nameservers(self) -> str | None:
+        """``--dns-hostinger-nameservers`` for this sandbox; None with ``system_dns``."""
+        if self.system_dns:
+            return None
         return f"127.0.0.1:{self.ns1.port},127.0.0.1:{self.ns2.port}"
 
     @property
@@ -199,19 +229,23 @@ class Sandbox:
 
     def certonly_args(self, domains: Sequence[str], *, cert_name: str,
                       credentials: Path | None = None,
-                      propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT,
+                      propagation_seconds: int | None = DEFAULT_PROPAGATION_LIMIT,
                       nameservers: str | None = None, extra: Sequence[str] = ()) -> list[str]:
         args = ["certonly", "--authenticator", "dns-hostinger",
                 "--dns-hostinger-credentials", str(credentials or self.credentials()),
-                "--dns-hostinger-nameservers", nameservers or self.nameservers,
-                "--dns-hostinger-propagation-seconds", str(propagation_seconds),
                 "--cert-name", cert_name, *extra]
+        servers = nameservers or self.nameservers
+        if servers:
+            args += ["--dns-hostinger-nameservers", servers]
+        if propagation_seconds is not None:
+            args += ["--dns-hostinger-propagation-seconds", str(propagation_seconds)]
         for domain in domains:
             args += ["-d", domain]
         return args
 
     def issue(self, domains: Sequence[str], *, cert_name: str, credentials: Path | None = None,
-              propagation_seconds: int = DEFAULT_PROPAGATION_LIMIT, nameservers: str | None = None,
+              propagation_seconds: int | None = DEFAULT_PROPAGATION_LIMIT,
+              nameservers: str | None = None,
               extra: Sequence[str] = (), command: Sequence[str] | None = None,
               env: Mapping[str, str] | None = None,
               timeout: float = CERTBOT_TIMEOUT) -> subprocess.CompletedProcess[str]:

@@ -65,14 +65,13 @@ def test_issue_leaves_every_zone_unchanged(sandbox: Sandbox, names: list[str]) -
     assert TOKEN not in sandbox.text_seen_by_user(result)
 
 
-def test_five_names_in_one_zone_take_at_most_ten_api_calls(sandbox: Sandbox) -> None:
+def test_five_names_in_one_zone_take_four_api_calls(sandbox: Sandbox) -> None:
     before = sandbox.dumps()
     names = [f"mail{i}.example.com" for i in range(5)]
     result = sandbox.issue(names, cert_name="five")
     assert_issued(sandbox, result, "five", names)
-    calls = sandbox.api.calls_summary()
-    assert len(calls) <= 10, calls
-    assert [c for c in calls if not c.startswith("GET mail")] == [
+    # DNS (the sandbox's nameservers) names the zone; one read serves discovery and add.
+    assert sandbox.api.calls_summary() == [
         "GET example.com", "PUT example.com", "GET example.com", "DELETE example.com"]
     assert sandbox.dumps() == before
 

@@ -112,6 +112,7 @@ class DnsStub:
         self.authoritative = authoritative  # False: answer like a caching resolver (no AA)
         self.queries: list[tuple[str, str]] = []
         self._lock = threading.Lock()
+        self._parsed: tuple[str, list[_Zone]] = ("", [])
         self._silent = False
         self._udp, self._tcp = self._bind(host, port)
         self.port: int = self._udp.server_address[1]
@@ -181,10 +182,22 @@ class DnsStub:
             truncated.flags |= dns.flags.TC | (response.flags & dns.flags.AA)
             return truncated.to_wire()
 
+    def _zones(self) -> list[_Zone]:
+        """The view as parsed zones; parsing is slow, so it is redone only on a change."""
+        snapshot = self.view()
+        key = repr(snapshot)
+        with self._lock:
+            if self._parsed[0] == key:
+                return self._parsed[1]
+        zones = _zones_of(snapshot)
+        with self._lock:
+            self._parsed = (key, zones)
+        return zones
+
     def _resolve(self, query: dns.message.Message, qname: dns.name.Name,
                  rdtype: int) -> dns.message.Message:
         response = dns.message.make_response(query)
-        zones = [_Zone(origin, rrsets) for origin, rrsets in self.view().items()]
+        zones = self._zones()
         zone = _closest_zone(zones, qname)
         if zone is None:
             response.set_rcode(dns.rcode.REFUSED)
@@ -208,6 +221,10 @@ class DnsStub:
         else:
             response.authority.append(zone.soa())
         return response
+
+
+def _zones_of(snapshot: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[_Zone]:
+    return [_Zone(origin, rrsets) for origin, rrsets in snapshot.items()]
 
 
 def _closest_zone(zones: Sequence[_Zone], qname: dns.name.Name) -> _Zone | None:

@@ -1,8 +1,9 @@
 """The ``dns-hostinger`` authenticator: DNS-01 for certbot through Hostinger's DNS API.
 
 For every name in the certificate, the plugin finds the zone of the API token's
-Hostinger account that holds ``_acme-challenge.<name>`` (following a CNAME placed
-there), appends the challenge value to that TXT record set without touching any
+Hostinger account that holds ``_acme-challenge.<name>`` (asking DNS which zone serves
+it and following a CNAME placed there), checks that the domain is delegated to
+Hostinger's nameservers before writing anything, appends the challenge value to that TXT record set without touching any
 other record, polls every authoritative nameserver of the zone until all of them
 serve it, and after validation removes exactly the values it wrote. A value left by
 an interrupted run is removed by the next run.
@@ -25,9 +26,12 @@ Named arguments
                                                    ``on``).
 ``--dns-hostinger-ttl N``                          TTL of TXT record sets the plugin creates,
                                                    60 to 86400 seconds (default: 60).
-``--dns-hostinger-nameservers HOST[:PORT],...``    Poll these servers instead of each zone's
-                                                   own authoritative nameservers (default: the
-                                                   zone's NS records).
+``--dns-hostinger-nameservers HOST[:PORT],...``    Ask and poll these servers instead of the
+                                                   system resolver and each zone's own
+                                                   nameservers (default: the zone's NS records).
+``--dns-hostinger-delegation-check on|off``        ``on`` refuses, before writing, a zone none of
+                                                   whose public nameservers is Hostinger's;
+                                                   ``off`` skips that check (default: ``on``).
 =================================================  =============================================
 
 certbot saves the options given on the command line, and the absolute path of the

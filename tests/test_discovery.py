@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dns.resolver
@@ -22,6 +23,7 @@ from certbot_dns_hostinger.discovery import (
     Discovery,
     DiscoveryError,
     Target,
+    _refusal_message,
     hostinger_nameservers,
 )
 from certbot_dns_hostinger.dns_lookup import Nameserver, ZoneAnswer
@@ -343,3 +345,18 @@ def test_given_nameservers_are_asked_and_polled(client: HostingerClient, ns: Dns
     discovery.target("_acme-challenge.mail.example.com")
     assert discovery.nameservers("example.com") == on(ns)
     assert ("example.com", "NS") in ns.queries
+
+
+def test_the_refusal_and_fallback_messages_are_in_the_troubleshooting_page() -> None:
+    page = (Path(__file__).resolve().parent.parent / "docs" / "troubleshooting.rst").read_text()
+    refusal = _refusal_message("<zone>", "<public zone>", ["<public NS hosts>"],
+                               ["<Hostinger's NS hosts>"], "<name>")
+    assert f"   {refusal}\n" in page
+    for reason in ("DNS named no zone for it",
+                   "<zone>, the zone DNS names for it, is not a zone of this Hostinger account",
+                   "No nameserver answered the SOA query for <name>. DNS is not asked again "
+                   "in this run"):
+        line = (f"Finding the zone of <name> by asking Hostinger's API for each parent name: "
+                f"{reason}.")
+        assert f"   {line}\n" in page
+    assert "   The TXT record for <name> goes into zone <zone> as <relative name>\n" in page

@@ -3,10 +3,11 @@
 For every name in the certificate, the plugin finds the zone of the API token's
 Hostinger account that holds ``_acme-challenge.<name>`` (asking DNS which zone serves
 it and following a CNAME placed there), checks that the domain is delegated to
-Hostinger's nameservers before writing anything, appends the challenge value to that TXT record set without touching any
-other record, polls every authoritative nameserver of the zone until all of them
-serve it, and after validation removes exactly the values it wrote. A value left by
-an interrupted run is removed by the next run.
+Hostinger's nameservers before writing anything, appends the challenge value to
+that TXT record set without touching any other record, polls every authoritative
+nameserver of the zone until all of them serve it, and after validation removes
+exactly the values it wrote. A value left by an interrupted run is removed by the
+next run.
 
 The package also installs ``billionmail-deploy``, a certbot deploy hook that
 installs the certificate into a BillionMail mail server (see the documentation).

@@ -17,7 +17,9 @@ PACKAGE = REPO / "certbot_dns_hostinger"
 MAX_MODULE_LINES = 300
 # Modules of the package that must not know certbot (nor the glue that uses them).
 CERTBOT_FREE = ("hostinger", "hostinger_http", "hostinger_records", "propagation", "journal",
-                "billionmail")
+                "billionmail", "discovery", "dns_lookup")
+# DNS modules: neither the Hostinger client nor discovery (arrows: discovery -> DNS).
+DNS_ONLY = ("dns_lookup", "propagation")
 
 
 def _modules(root: Path) -> list[Path]:
@@ -67,6 +69,13 @@ def test_client_dns_journal_and_hook_modules_know_nothing_of_certbot(name: str) 
         assert not _starts(imported, "certbot"), (path, _starts(imported, "certbot"))
         assert not _starts(imported, "acme"), path
         assert not _starts(imported, "certbot_dns_hostinger.dns_hostinger"), path
+
+
+@pytest.mark.parametrize("name", DNS_ONLY)
+def test_dns_modules_import_neither_the_client_nor_discovery(name: str) -> None:
+    imported = _imports(PACKAGE / f"{name}.py")
+    for other in ("hostinger", "hostinger_http", "hostinger_records", "discovery", "journal"):
+        assert not _starts(imported, f"certbot_dns_hostinger.{other}"), (name, other)
 
 
 def test_the_deploy_hook_imports_nothing_else_of_the_package() -> None:

@@ -27,7 +27,8 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from certbot_dns_hostinger import billionmail
+from certbot_dns_hostinger.billionmail.formats import DOVECOT_SSL_FILE, MAP_FILE
+from certbot_dns_hostinger.billionmail.verify import PORTS, served_certificate
 from sandbox.ca import ThrowawayCA
 from sandbox.processes import free_port
 
@@ -108,8 +109,8 @@ class BillionMailHost:
         subprocess.run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
                         "dh_param:ffdhe2048", "-out", str(ssl_dir / "dh.pem")],
                        check=True, capture_output=True, timeout=60)
-        (self.tree / billionmail.MAP_FILE).write_text("")
-        (self.tree / billionmail.DOVECOT_SSL_FILE).write_text(BASE_DOVECOT_SSL)
+        (self.tree / MAP_FILE).write_text("")
+        (self.tree / DOVECOT_SSL_FILE).write_text(BASE_DOVECOT_SSL)
 
     def start(self) -> None:
         if not self.services:
@@ -299,8 +300,8 @@ class BillionMailHost:
 
     def served(self, key: str, sni: str | None = None) -> str:
         """SHA-256 of the certificate served on the port named ``key`` in ``.env``."""
-        protocol = {p[0]: p[1] for p in billionmail.PORTS}[key]
-        der = billionmail.served_certificate(self.ports[key], protocol, sni)
+        protocol = {p[0]: p[1] for p in PORTS}[key]
+        der = served_certificate(self.ports[key], protocol, sni)
         return hashlib.sha256(der).hexdigest()
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:

@@ -4,19 +4,36 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from certbot_dns_hostinger import billionmail
+from certbot_dns_hostinger.billionmail.errors import DeployError
+from certbot_dns_hostinger.billionmail.formats import (
+    DOVECOT_SSL_FILE,
+    MAP_FILE,
+    dovecot_block,
+    dovecot_with,
+    map_line,
+    map_with,
+)
+from certbot_dns_hostinger.billionmail.install import find_install_dir
 from sandbox.billionmail_host import BillionMailHost
 from sandbox.ca import ThrowawayCA, fingerprint, write_lineage
 
-pytestmark = pytest.mark.skipif(
+REAL_SERVICES = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("postfix")
     or not shutil.which("dovecot"),
     reason="needs root, unshare, postfix and dovecot (make test installs them)")
+TestFunction = TypeVar("TestFunction", bound=Callable[..., None])
+
+
+def root(test: TestFunction) -> TestFunction:
+    """Marks a test that runs real Postfix and Dovecot (root, ``-m root``)."""
+    marked: TestFunction = pytest.mark.root(REAL_SERVICES(test))
+    return marked
 
 MAIL_PORTS = ("SMTP_PORT", "SUBMISSION_PORT", "SMTPS_PORT", "IMAP_PORT", "IMAPS_PORT",
               "POP_PORT", "POPS_PORT")
@@ -49,6 +66,7 @@ def without_db(snapshot: dict[str, tuple[bytes, int]]) -> dict[str, tuple[bytes,
     return {path: item for path, item in snapshot.items() if not path.endswith(".db")}
 
 
+@root
 def test_first_install_serves_each_domain_by_sni_on_every_port(host: BillionMailHost) -> None:
     default_before = host.served("IMAPS_PORT")
     path, new = lineage(host, ["mail.news.example.com", "mail.other.org", "www.other.org"])
@@ -64,13 +82,13 @@ def test_first_install_serves_each_domain_by_sni_on_every_port(host: BillionMail
         assert (folder / "fullchain.pem").stat().st_mode & 0o777 == 0o644
     assert host.served("IMAPS_PORT") == default_before
     assert not (host.tree / "ssl" / "www.other.org").exists()
-    assert (host.tree / billionmail.MAP_FILE).read_text() == (
+    assert (host.tree / MAP_FILE).read_text() == (
         "mail.news.example.com /etc/ssl/mail/mail.news.example.com/privkey.pem "
         "/etc/ssl/mail/mail.news.example.com/fullchain.pem\n"
         "mail.other.org /etc/ssl/mail/mail.other.org/privkey.pem "
         "/etc/ssl/mail/mail.other.org/fullchain.pem\n")
-    assert (host.tree / f"{billionmail.MAP_FILE}.db").stat().st_mode & 0o777 == 0o600
-    dovecot = (host.tree / billionmail.DOVECOT_SSL_FILE).read_text()
+    assert (host.tree / f"{MAP_FILE}.db").stat().st_mode & 0o777 == 0o600
+    dovecot = (host.tree / DOVECOT_SSL_FILE).read_text()
     assert dovecot.startswith("ssl = yes\n")
     assert dovecot.count("#DOMAIN_SSL_BEGIN_mail.other.org\nlocal_name mail.other.org {\n"
                          "    ssl_cert = </etc/ssl/mail/mail.other.org/fullchain.pem\n"
@@ -84,6 +102,7 @@ def test_first_install_serves_each_domain_by_sni_on_every_port(host: BillionMail
         ["restart", "c0de0001"]]
 
 
+@root
 def test_hostname_certificate_becomes_the_default(host: BillionMailHost) -> None:
     path, new = lineage(host, ["mail.example.com", "example.com"])
     result = host.deploy(lineage=path)
@@ -97,6 +116,7 @@ def test_hostname_certificate_becomes_the_default(host: BillionMailHost) -> None
     assert "example.com: not a mail.<domain> name" in result.stdout
 
 
+@root
 def test_renewal_of_the_same_lineage_replaces_the_served_certificate(
         host: BillionMailHost) -> None:
     path, first = lineage(host, ["mail.news.example.com"])
@@ -111,6 +131,7 @@ def test_renewal_of_the_same_lineage_replaces_the_served_certificate(
     assert ["exec", "c0de0002", "postfix", "reload"] in execs(host)
 
 
+@root
 def test_second_run_changes_nothing_and_restarts_nothing(host: BillionMailHost) -> None:
     path, _ = lineage(host, ["mail.example.com", "mail.news.example.com"])
     assert host.deploy(lineage=path).returncode == 0
@@ -123,6 +144,7 @@ def test_second_run_changes_nothing_and_restarts_nothing(host: BillionMailHost) 
     assert execs(host) == []
 
 
+@root
 def test_dry_run_changes_nothing(host: BillionMailHost) -> None:
     before = host.snapshot()
     path, _ = lineage(host, ["mail.example.com"])
@@ -135,6 +157,7 @@ def test_dry_run_changes_nothing(host: BillionMailHost) -> None:
     assert execs(host) == []
 
 
+@root
 @pytest.mark.parametrize("problem", ["mismatched key", "expired", "not yet valid"])
 def test_bad_certificate_is_refused_with_nothing_changed(host: BillionMailHost,
                                                          problem: str) -> None:
@@ -159,6 +182,7 @@ def test_bad_certificate_is_refused_with_nothing_changed(host: BillionMailHost,
     assert host.calls() == []
 
 
+@root
 def test_failed_reload_rolls_back(host: BillionMailHost) -> None:
     path, _ = lineage(host, ["mail.news.example.com"])
     assert host.deploy(lineage=path).returncode == 0
@@ -176,6 +200,7 @@ def test_failed_reload_rolls_back(host: BillionMailHost) -> None:
     assert len(reloads) == 2  # the failed one, then the one after restoring
 
 
+@root
 def test_certificate_not_served_after_reload_rolls_back(host: BillionMailHost) -> None:
     path, old = lineage(host, ["mail.news.example.com"])
     assert host.deploy(lineage=path).returncode == 0
@@ -191,6 +216,7 @@ def test_certificate_not_served_after_reload_rolls_back(host: BillionMailHost) -
     assert host.served("SMTP_PORT", "mail.news.example.com") == old
 
 
+@root
 def test_status_flags_a_certificate_about_to_expire(host: BillionMailHost) -> None:
     path, _ = lineage(host, ["mail.news.example.com"], days=10)
     assert host.deploy(lineage=path).returncode == 0
@@ -203,6 +229,7 @@ def test_status_flags_a_certificate_about_to_expire(host: BillionMailHost) -> No
     assert host.deploy("--status", "--warn-days", "5").returncode == 0
 
 
+@root
 def test_status_flags_a_certificate_certbot_has_since_renewed(host: BillionMailHost) -> None:
     path, _ = lineage(host, ["mail.news.example.com"])
     assert host.deploy(lineage=path).returncode == 0
@@ -213,6 +240,7 @@ def test_status_flags_a_certificate_certbot_has_since_renewed(host: BillionMailH
     assert "not the certificate certbot last issued" in result.stdout
 
 
+@root
 def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
         host: BillionMailHost) -> None:
     old_folder = host.tree / "ssl" / "news.example.com"
@@ -221,7 +249,7 @@ def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
     (old_folder / "fullchain.pem").write_bytes(stale)
     (old_folder / "privkey.pem").write_bytes(stale_key)
     (old_folder / "privkey.pem").chmod(0o755)  # as BillionMail's set_ssl leaves it
-    (host.tree / billionmail.MAP_FILE).write_text(
+    (host.tree / MAP_FILE).write_text(
         "mail.news.example.com /etc/ssl/mail/news.example.com/privkey.pem "
         "/etc/ssl/mail/news.example.com/fullchain.pem\n")
     path, new = lineage(host, ["mail.news.example.com"])
@@ -229,11 +257,12 @@ def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
     assert result.returncode == 0, result.stderr
     assert (old_folder / "fullchain.pem").read_bytes() == (path / "fullchain.pem").read_bytes()
     assert (old_folder / "privkey.pem").stat().st_mode & 0o777 == 0o600
-    assert (host.tree / billionmail.MAP_FILE).read_text() == (
-        billionmail.map_line("mail.news.example.com") + "\n")
+    assert (host.tree / MAP_FILE).read_text() == (
+        map_line("mail.news.example.com") + "\n")
     assert host.served("SMTP_PORT", "mail.news.example.com") == new
 
 
+@root
 def test_install_dir_found_by_compose_label_under_another_project_name(
         tmp_path: Path, ca: ThrowawayCA) -> None:
     with BillionMailHost(tmp_path, ca, project="coolify-b1llion") as host:
@@ -244,6 +273,7 @@ def test_install_dir_found_by_compose_label_under_another_project_name(
         assert host.served("POP_PORT", "mail.news.example.com") == new
 
 
+@root
 def test_missing_lineage_and_foreign_dir_are_one_line_errors(host: BillionMailHost,
                                                             tmp_path: Path) -> None:
     result = host.deploy(env={"RENEWED_LINEAGE": ""})
@@ -261,21 +291,21 @@ def test_missing_lineage_and_foreign_dir_are_one_line_errors(host: BillionMailHo
 def test_install_dir_detection_order(tmp_path: Path) -> None:
     note = tmp_path / "PWD-Billion-Mail.txt"
     default = tmp_path / "default"
-    assert billionmail.find_install_dir(None, None, pwd_file=note, default=default) == default
+    assert find_install_dir(None, None, pwd_file=note, default=default) == default
     note.write_text("/srv/billionmail\n")
-    assert billionmail.find_install_dir(None, None, pwd_file=note, default=default) == \
+    assert find_install_dir(None, None, pwd_file=note, default=default) == \
         Path("/srv/billionmail")
-    assert billionmail.find_install_dir("/x", None, pwd_file=note, default=default) == Path("/x")
+    assert find_install_dir("/x", None, pwd_file=note, default=default) == Path("/x")
 
 
 def test_edits_match_names_exactly_and_keep_other_entries() -> None:
     others = ("#DOMAIN_SSL_BEGIN_mail.ex.com.au\nlocal_name mail.ex.com.au {\n"
               "    ssl_cert = </x\n    ssl_key = </y\n}\n#DOMAIN_SSL_END_mail.ex.com.au\n")
-    stale = billionmail.dovecot_block("mail.ex.com").replace("fullchain", "old")
-    edited = billionmail._dovecot_with("ssl = yes\n" + others + stale + stale, ["mail.ex.com"])
-    assert edited == "ssl = yes\n" + others + billionmail.dovecot_block("mail.ex.com")
-    assert billionmail._dovecot_with(edited, ["mail.ex.com"]) == edited
-    mapped = billionmail._map_with("mail.ex.com.au a b\nmail.ex.com old old\n", ["mail.ex.com"])
-    assert mapped == f"mail.ex.com.au a b\n{billionmail.map_line('mail.ex.com')}\n"
-    with pytest.raises(billionmail.DeployError, match="outside BillionMail's"):
-        billionmail._dovecot_with("local_name mail.ex.com {\n}\n", ["mail.ex.com"])
+    stale = dovecot_block("mail.ex.com").replace("fullchain", "old")
+    edited = dovecot_with("ssl = yes\n" + others + stale + stale, ["mail.ex.com"])
+    assert edited == "ssl = yes\n" + others + dovecot_block("mail.ex.com")
+    assert dovecot_with(edited, ["mail.ex.com"]) == edited
+    mapped = map_with("mail.ex.com.au a b\nmail.ex.com old old\n", ["mail.ex.com"])
+    assert mapped == f"mail.ex.com.au a b\n{map_line('mail.ex.com')}\n"
+    with pytest.raises(DeployError, match="outside BillionMail's"):
+        dovecot_with("local_name mail.ex.com {\n}\n", ["mail.ex.com"])

@@ -16,6 +16,7 @@ from certbot_dns_hostinger.billionmail.certificates import (
 from certbot_dns_hostinger.billionmail.docker import Docker
 from certbot_dns_hostinger.billionmail.errors import DeployError
 from certbot_dns_hostinger.billionmail.files import FileWrite, Saved, apply_writes, restore
+from certbot_dns_hostinger.billionmail.hosts import known_hosts
 from certbot_dns_hostinger.billionmail.install import Install, find_install_dir, open_install
 from certbot_dns_hostinger.billionmail.plan import Plan, make_plan
 from certbot_dns_hostinger.billionmail.services import Services, commands_for
@@ -29,14 +30,15 @@ def deploy(args: argparse.Namespace) -> int:
     check_validity(cert, now())
     docker = Docker.find(args.docker)
     install = open_install(find_install_dir(args.billionmail_dir, docker))
-    plan = make_plan(install, cert, lineage)
-    for name in plan.unmatched:
-        print(f"{name}: not a mail.<domain> name nor BILLIONMAIL_HOSTNAME "
-              f"({install.hostname or 'unset'}); not installed")
+    hosts = known_hosts(install, docker, cert)
+    plan = make_plan(install, cert, lineage, hosts)
+    _report_left_out(install, plan)
     if not plan.sni_names and not plan.default:
-        print(f"Nothing on this certificate ({', '.join(cert.names)}) fits BillionMail "
-              f"in {install.root}; nothing changed.")
-        return 0
+        raise DeployError(f"the certificate for {', '.join(cert.names)} fits none of "
+                          f"BillionMail's host names ({', '.join(sorted(hosts.active)) or 'none'})"
+                          f" nor BILLIONMAIL_HOSTNAME ({install.hostname or 'unset'}) in "
+                          f"{install.root}; nothing was written or reloaded")
+    _check_dh(install)
     restart = _wants_restart(args.restart_core, plan)
     if args.dry_run:
         return _print_plan(install, plan, docker, restart)
@@ -62,6 +64,22 @@ def deploy(args: argparse.Namespace) -> int:
     print(f"Installed the certificate for {_targets(plan)} into {install.root} "
           f"({len(plan.writes)} files){checked}.")
     return 0
+
+
+def _report_left_out(install: Install, plan: Plan) -> None:
+    for host, domain in sorted(plan.inactive.items()):
+        print(f"{host}: the domain {domain} is not active in BillionMail; not installed")
+    for name in plan.unmatched:
+        print(f"{name}: not a BillionMail host name nor BILLIONMAIL_HOSTNAME "
+              f"({install.hostname or 'unset'}); not installed")
+
+
+def _check_dh(install: Install) -> None:
+    """Dovecot's stock config loads ssl/dh.pem; without it Dovecot would not start."""
+    if not (install.root / "ssl" / "dh.pem").is_file():
+        raise DeployError(f"{install.root}/ssl/dh.pem is missing, and Dovecot (ssl_dh) would "
+                          f"not start without it; nothing was written: create it with "
+                          f"`openssl dhparam -out {install.root}/ssl/dh.pem 2048` and run again")
 
 
 def _already_installed(args: argparse.Namespace, services: Services, install: Install,

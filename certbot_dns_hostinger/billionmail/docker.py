@@ -6,7 +6,7 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from certbot_dns_hostinger.billionmail.errors import DeployError
@@ -14,7 +14,7 @@ from certbot_dns_hostinger.billionmail.errors import DeployError
 WORKING_DIR_LABEL = "com.docker.compose.project.working_dir"
 SERVICE_LABEL = "com.docker.compose.service"
 SERVICES = {"core": "core-billionmail", "postfix": "postfix-billionmail",
-            "dovecot": "dovecot-billionmail"}
+            "dovecot": "dovecot-billionmail", "pgsql": "pgsql-billionmail"}
 COMMAND_TIMEOUT = 180.0
 
 
@@ -50,16 +50,24 @@ class Docker:
         return found
 
     def run(self, args: Sequence[str], *, what: str) -> str:
+        """Run ``docker ARGS``; a failure is a one-line error naming ``what``."""
+        code, stdout, stderr = self.call(args, what=what)
+        if code != 0:
+            detail = last_line(stderr) or last_line(stdout) or "no output"
+            raise DeployError(f"could not {what}: `docker {' '.join(args)}` exited with "
+                              f"{code}: {detail}")
+        return stdout
+
+    def call(self, args: Sequence[str], *, what: str,
+             env: Mapping[str, str] | None = None) -> tuple[int, str, str]:
+        """(exit code, stdout, stderr) of ``docker ARGS``; ``env``: the CLI's environment."""
         try:
             done = subprocess.run([self.executable, *args], capture_output=True, text=True,
-                                  timeout=COMMAND_TIMEOUT, check=False)
+                                  timeout=COMMAND_TIMEOUT, check=False, stdin=subprocess.DEVNULL,
+                                  env=None if env is None else dict(env))
         except (OSError, subprocess.TimeoutExpired) as error:
             raise DeployError(f"could not {what}: {error}") from None
-        if done.returncode != 0:
-            detail = last_line(done.stderr) or last_line(done.stdout) or "no output"
-            raise DeployError(f"could not {what}: `docker {' '.join(args)}` exited with "
-                              f"{done.returncode}: {detail}")
-        return done.stdout
+        return done.returncode, done.stdout, done.stderr
 
 
 def last_line(text: str) -> str:

@@ -20,47 +20,75 @@ def map_line(name: str) -> str:
 
 
 def map_with(text: str, names: Iterable[str]) -> str:
-    """The map with one exact line per name; other lines kept."""
-    lines = text.splitlines()
+    """The map with one line per name; every other line, and the map's shape, kept.
+
+    Core splits the map on ``\n`` and joins it with ``\n`` (so it usually starts with an
+    empty line and has no final newline); this edits it the same way. A line already
+    equal to the wanted one, but for spacing, is left as it is.
+    """
+    lines = text.split("\n")
     for name in names:
         wanted = map_line(name)
         at = [i for i, line in enumerate(lines) if line.split()[:1] == [name]]
         if at:
-            lines[at[0]] = wanted
+            if lines[at[0]].split() != wanted.split():
+                lines[at[0]] = wanted
             lines = [line for i, line in enumerate(lines) if i not in at[1:]]
+        elif len(lines) > 1 and lines[-1] == "":
+            lines.insert(len(lines) - 1, wanted)  # keep a final newline where there was one
         else:
             lines.append(wanted)
-    return "".join(f"{line}\n" for line in lines)
+    return "\n".join(lines)
 
 
 def dovecot_block(name: str) -> str:
-    """BillionMail's marked ``local_name`` block for one name."""
+    """The marked ``local_name`` block core appends for one name, with its empty line."""
     folder = f"{CONTAINER_SSL}/{name}"
-    return (f"#DOMAIN_SSL_BEGIN_{name}\n"
+    return (f"\n#DOMAIN_SSL_BEGIN_{name}\n"
             f"local_name {name} {{\n"
-            f"    ssl_cert = <{folder}/fullchain.pem\n"
-            f"    ssl_key = <{folder}/privkey.pem\n"
+            f"    ssl_cert = < {folder}/fullchain.pem\n"
+            f"    ssl_key = < {folder}/privkey.pem\n"
             f"}}\n"
             f"#DOMAIN_SSL_END_{name}\n")
 
 
 def dovecot_with(text: str, names: Iterable[str]) -> str:
-    """``10-ssl.conf`` with one marked block per name; other blocks kept."""
+    """``10-ssl.conf`` with one marked block per name; other blocks kept exactly.
+
+    A block that already says the same as the wanted one (compared line by line, not by
+    its position or spacing: core moves blocks to the end and rewrites them) is kept.
+    """
     for name in names:
-        marked = re.compile(rf"^#DOMAIN_SSL_BEGIN_{re.escape(name)}[ \t]*\n.*?"
-                            rf"^#DOMAIN_SSL_END_{re.escape(name)}[ \t]*(?:\n|\Z)",
-                            re.MULTILINE | re.DOTALL)
+        marked = _marked(name)
         blocks = list(marked.finditer(text))
         outside = marked.sub("", text)
         if re.search(rf"^\s*local_name\s+{re.escape(name)}\s*\{{", outside, re.MULTILINE):
             raise DeployError(f"{DOVECOT_SSL_FILE} has a local_name {name} block outside "
                               f"BillionMail's #DOMAIN_SSL markers; remove it and run again")
-        if blocks:
-            first = blocks[0]
-            rest = marked.sub("", text[first.end():])
-            text = text[:first.start()] + dovecot_block(name) + rest
-        else:
-            if text and not text.endswith("\n"):
-                text += "\n"
-            text += dovecot_block(name)
+        wanted = dovecot_block(name)
+        if len(blocks) == 1 and canonical(blocks[0].group()) == canonical(wanted):
+            continue
+        if not blocks:
+            text += wanted
+            continue
+        for block in reversed(blocks[1:]):
+            start, end = block.start(), block.end()
+            start -= text[start - 2:start] == "\n\n"
+            end += text[end:end + 1] == "\n"
+            text = text[:start] + text[end:]
+        first = blocks[0]
+        text = text[:first.start()] + wanted.strip("\n") + text[first.end():]
     return text
+
+
+def _marked(name: str) -> re.Pattern[str]:
+    """One name's block, marker to marker (names matched exactly)."""
+    quoted = re.escape(name)
+    return re.compile(rf"^[ \t]*#DOMAIN_SSL_BEGIN_{quoted}[ \t]*\n.*?"
+                      rf"^[ \t]*#DOMAIN_SSL_END_{quoted}[ \t]*$", re.MULTILINE | re.DOTALL)
+
+
+def canonical(block: str) -> list[str]:
+    """A block's meaning: its non-empty lines, spacing normalised (``= <`` as ``=<``)."""
+    lines = (" ".join(line.split()) for line in block.splitlines())
+    return [re.sub(r"\s*=\s*<\s*", " =<", line) for line in lines if line]

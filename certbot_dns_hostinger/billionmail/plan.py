@@ -14,6 +14,7 @@ from certbot_dns_hostinger.billionmail.formats import (
     dovecot_with,
     map_with,
 )
+from certbot_dns_hostinger.billionmail.hosts import Hosts
 from certbot_dns_hostinger.billionmail.install import Install
 from certbot_dns_hostinger.billionmail.state import STATE_FILE, load_state, state_data
 
@@ -25,6 +26,7 @@ class Plan:
     sni_names: list[str]
     default: bool
     unmatched: list[str]
+    inactive: dict[str, str]
     writes: list[FileWrite]
     chmods: list[FileWrite]
 
@@ -39,16 +41,18 @@ class Plan:
                    for write in self.writes)
 
 
-def make_plan(install: Install, cert: Certificate, lineage: Path) -> Plan:
+def make_plan(install: Install, cert: Certificate, lineage: Path, hosts: Hosts) -> Plan:
     """Compare what the certificate calls for with what is on disk."""
-    sni = sorted({name for name in cert.names if name.startswith("mail.")
-                  and "*" not in name})
+    sni = sorted(host for host in hosts.active if cert.covers(host))
     default = bool(install.hostname) and cert.covers(install.hostname)
+    targets = [*sni, install.hostname] if default else sni
     unmatched = [name for name in cert.names
-                 if name not in sni and not (default and name_matches(name, install.hostname))]
+                 if not any(name_matches(name, target) for target in targets)]
+    inactive = {host: domain for host, domain in hosts.inactive.items()
+                if cert.covers(host) and host not in sni}
     wanted: list[FileWrite] = []
     for name in sni:
-        for folder in _sni_folders(install.root, name):
+        for folder in _sni_folders(install.root, name, hosts):
             wanted += [FileWrite(f"ssl/{folder}/fullchain.pem", cert.fullchain, CERT_MODE),
                        FileWrite(f"ssl/{folder}/privkey.pem", cert.key, KEY_MODE)]
     if default:
@@ -62,14 +66,14 @@ def make_plan(install: Install, cert: Certificate, lineage: Path) -> Plan:
         wanted.append(_state_write(install.root, cert, lineage, sni, default))
     writes = [w for w in wanted if current(install.root / w.path) != w.data]
     chmods = [w for w in wanted if w not in writes and mode(install.root / w.path) != w.mode]
-    return Plan(sni, default, unmatched, writes, chmods)
+    return Plan(sni, default, unmatched, inactive, writes, chmods)
 
 
-def _sni_folders(root: Path, name: str) -> list[str]:
-    """``mail.<d>`` always; the older ``<d>`` folder too when the tree still has it."""
+def _sni_folders(root: Path, name: str, hosts: Hosts) -> list[str]:
+    """``ssl/<host>/`` always; the older ``ssl/<domain>/`` too when the tree still has it."""
     folders = [name]
-    older = name.removeprefix("mail.")
-    if (root / "ssl" / older / "fullchain.pem").is_file():
+    older = hosts.older_folder(name)
+    if older != name and (root / "ssl" / older / "fullchain.pem").is_file():
         folders.append(older)
     return folders
 

@@ -45,11 +45,11 @@ def make_plan(install: Install, cert: Certificate, lineage: Path, hosts: Hosts) 
     """Compare what the certificate calls for with what is on disk."""
     sni = sorted(host for host in hosts.active if cert.covers(host))
     default = bool(install.hostname) and cert.covers(install.hostname)
-    targets = [*sni, install.hostname] if default else sni
-    unmatched = [name for name in cert.names
-                 if not any(name_matches(name, target) for target in targets)]
     inactive = {host: domain for host, domain in hosts.inactive.items()
                 if cert.covers(host) and host not in sni}
+    known = [*sni, *inactive, *([install.hostname] if default else [])]
+    unmatched = [name for name in cert.names
+                 if not any(name_matches(name, host) for host in known)]
     wanted: list[FileWrite] = []
     for name in sni:
         for folder in _sni_folders(install.root, name, hosts):

@@ -13,7 +13,7 @@ issuance or renewal; ``--lineage DIR`` runs it by hand. One run:
    ``BILLIONMAIL_HOSTNAME``; nothing is written when nothing differs, and a certificate
    that fits nothing is an error;
 5. write atomically, keeping the previous bytes in memory;
-6. ``postmap -F + ``postfix reload``, ``doveconf -n`` + ``doveadm reload``, and a core
+6. ``postmap -F`` + ``postfix reload``, ``doveconf -n`` + ``doveadm reload``, and a core
    restart per ``--restart-core``;
 7. TLS handshakes on 127.0.0.1 to every port in ``.env``, comparing fingerprints; on a
    failed reload or a mismatch the previous files come back and services reload again.

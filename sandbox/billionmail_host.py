@@ -5,8 +5,14 @@ where the tree's ``ssl/`` appears at ``/etc/ssl/mail`` and its ``conf/`` directo
 at ``/etc/postfix/conf`` and ``/etc/dovecot/conf.d``: the same view the containers
 have, so the container paths in the SNI map and the Dovecot blocks are the real ones.
 A stand-in ``docker`` (``sandbox/fake_docker.py``) finds them by compose labels and runs
-``docker exec`` commands inside those namespaces; the panel is ``sandbox/panel.py``.
-Everything listens on 127.0.0.1 free ports and is stopped on exit. Needs root.
+``docker exec`` commands inside those namespaces; the panel is ``sandbox/panel.py``; the
+database's ``domain`` table is answered by ``sandbox/fake_psql.py``. Everything listens
+on 127.0.0.1 free ports and is stopped on exit. The services need root; the tree, the
+stand-in ``docker`` and the database do not (``services=False``).
+
+The tree is in BillionMail's real formats, as its core leaves it after installing a
+certificate of its own for ``CORE_HOST``: a map that starts with an empty line and has no
+final newline, core's Dovecot block (``ssl_cert = < ...``) and key files with mode 0755.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ import contextlib
 import hashlib
 import json
 import os
+import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -27,7 +35,13 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from certbot_dns_hostinger import billionmail
+from certbot_dns_hostinger.billionmail.formats import (
+    DOVECOT_SSL_FILE,
+    MAP_FILE,
+    dovecot_block,
+    map_line,
+)
+from certbot_dns_hostinger.billionmail.verify import PORTS, served_certificate
 from sandbox.ca import ThrowawayCA
 from sandbox.processes import free_port
 
@@ -53,15 +67,28 @@ services:
   dovecot-billionmail:
     image: billionmail/dovecot:1.6
     volumes: ["./ssl:/etc/ssl/mail", "./conf/dovecot/conf.d:/etc/dovecot/conf.d"]
+  pgsql-billionmail:
+    image: postgres:17.4-alpine
 """
+CORE_HOST = "mail.example.net"
+"""A host name whose certificate BillionMail's core installed itself (self-signed)."""
+DOMAINS = [  # BillionMail's domain table: (domain, a_record, active)
+    ("example.com", "", 1), ("news.example.com", "", 1), ("other.org", "mail.other.org", 1),
+    ("example.org", "smtp.example.org", 1), ("example.net", CORE_HOST, 1),
+]
+DB_NAME = "billionmail"
+DB_USER = "billionmail"
 
 
 class BillionMailHost:
     """A BillionMail tree plus running Postfix, Dovecot and panel; a context manager."""
 
     def __init__(self, base: Path, ca: ThrowawayCA, *, hostname: str = "mail.example.com",
-                 project: str = "billionmail", services: bool = True) -> None:
+                 project: str = "billionmail", services: bool = True,
+                 domains: list[tuple[str, str, int]] | None = None) -> None:
         self.base = base
+        self.domains = list(DOMAINS if domains is None else domains)
+        self.db_password = f"pg-{secrets.token_hex(12)}"
         self.ca = ca
         self.hostname = hostname
         self.project = project
@@ -99,8 +126,9 @@ class BillionMailHost:
             folder.mkdir(parents=True, exist_ok=True)
         (self.tree / "docker-compose.yml").write_text(COMPOSE)
         ports = "".join(f"{key}={port}\n" for key, port in self.ports.items())
-        (self.tree / ".env").write_text(f"# BillionMail settings\nBILLIONMAIL_HOSTNAME="
-                                        f"{self.hostname}\nTZ=UTC\n{ports}")
+        (self.tree / ".env").write_text(
+            f"# BillionMail settings\nBILLIONMAIL_HOSTNAME={self.hostname}\nTZ=UTC\n"
+            f"DBNAME={DB_NAME}\nDBUSER={DB_USER}\nDBPASS={self.db_password}\n{ports}")
         chain, key = self.ca.issue([self.hostname], days=3650)
         (ssl_dir / "cert.pem").write_bytes(chain)
         (ssl_dir / "key.pem").write_bytes(key)
@@ -108,8 +136,56 @@ class BillionMailHost:
         subprocess.run(["openssl", "genpkey", "-genparam", "-algorithm", "DH", "-pkeyopt",
                         "dh_param:ffdhe2048", "-out", str(ssl_dir / "dh.pem")],
                        check=True, capture_output=True, timeout=60)
-        (self.tree / billionmail.MAP_FILE).write_text("")
-        (self.tree / billionmail.DOVECOT_SSL_FILE).write_text(BASE_DOVECOT_SSL)
+        (self.tree / MAP_FILE).write_text("")
+        (self.tree / DOVECOT_SSL_FILE).write_text(BASE_DOVECOT_SSL)
+        self.core_installs(CORE_HOST)
+
+    def core_installs(self, host: str) -> None:
+        """What BillionMail's core does when it installs its own certificate for ``host``.
+
+        Key files 0755; the map split on ``\\n``, the host's line dropped by prefix, its
+        line appended, joined with ``\\n``; the Dovecot block replaced by core's greedy
+        regex (with core's leading empty line and final newline) or appended.
+        """
+        chain, key = self.ca.issue([host], days=3650)
+        folder = self.tree / "ssl" / host
+        folder.mkdir(exist_ok=True)
+        for name, data in (("fullchain.pem", chain), ("privkey.pem", key)):
+            (folder / name).write_bytes(data)
+            (folder / name).chmod(0o755)
+        map_path = self.tree / MAP_FILE
+        lines = [line for line in map_path.read_text().split("\n") if not line.startswith(host)]
+        map_path.write_text("\n".join([*lines, map_line(host)]))
+        self.core_rewrites_block(host)
+
+    def core_rewrites_block(self, host: str) -> None:
+        """Core's block update: ``#DOMAIN_SSL_BEGIN_<h>[\\s\\S]+#DOMAIN_SSL_END_<h>`` replaced."""
+        path = self.tree / DOVECOT_SSL_FILE
+        text = path.read_text()
+        pattern = re.compile(rf"#DOMAIN_SSL_BEGIN_{re.escape(host)}[\s\S]+"
+                             rf"#DOMAIN_SSL_END_{re.escape(host)}")
+        if pattern.search(text):
+            text = pattern.sub(lambda _: dovecot_block(host), text)
+        else:
+            text += dovecot_block(host)
+        path.write_text(text)
+
+    def core_moves_blocks(self) -> None:
+        """Core's start (FixDovecotSSLConfig): every DOMAIN_SSL block moved to the end."""
+        path = self.tree / DOVECOT_SSL_FILE
+        lines, blocks, inside = [], ["\n"], False
+        for row in path.read_text().splitlines(keepends=True):
+            if row.strip().startswith("#DOMAIN_SSL_END_"):
+                inside = False
+                blocks.append(row)
+            elif inside or row.strip().startswith("#DOMAIN_SSL_BEGIN_"):
+                inside = True
+                blocks.append(row)
+            else:
+                lines.append(row)
+        while len(lines) > 1 and not lines[-1].strip():
+            lines.pop()
+        path.write_text("".join(lines + blocks))
 
     def start(self) -> None:
         if not self.services:
@@ -269,12 +345,18 @@ class BillionMailHost:
             {"id": "c0de0003", "name": f"{self.project}-dovecot-billionmail-1",
              "labels": self._labels("dovecot-billionmail"),
              "pid_file": str(self.run / "dovecot.pid")},
+            {"id": "c0de0004", "name": f"{self.project}-pgsql-billionmail-1",
+             "labels": self._labels("pgsql-billionmail")},
         ]
         if not self.services:
             for container in containers:
-                del container["pid_file"]
-        self.state_file.write_text(json.dumps({"log": str(self.log_file),
-                                               "containers": containers, "faults": {}}))
+                container.pop("pid_file", None)
+        database = {"name": DB_NAME, "user": DB_USER, "password": self.db_password,
+                    "state": "up", "rows": [{"domain": d, "a_record": a, "active": active}
+                                            for d, a, active in self.domains]}
+        self.state_file.write_text(json.dumps({"log": str(self.log_file), "faults": {},
+                                               "containers": containers,
+                                               "database": database}))
         self.docker.parent.mkdir(parents=True, exist_ok=True)
         self.docker.write_text(f"#!/bin/sh\nexec {shlex.quote(sys.executable)} "
                                f"{shlex.quote(str(HERE / 'fake_docker.py'))} "
@@ -285,6 +367,21 @@ class BillionMailHost:
         """Make ``docker exec <service> <command>`` fail or do nothing ``times`` times."""
         state = json.loads(self.state_file.read_text())
         state["faults"][f"{service} {command}"] = {"kind": kind, "times": times}
+        self.state_file.write_text(json.dumps(state))
+
+    def set_domains(self, domains: list[tuple[str, str, int]]) -> None:
+        """Replace BillionMail's domain table: (domain, a_record, active) rows."""
+        state = json.loads(self.state_file.read_text())
+        state["database"]["rows"] = [{"domain": d, "a_record": a, "active": active}
+                                     for d, a, active in domains]
+        self.state_file.write_text(json.dumps(state))
+
+    def database(self, condition: str) -> None:
+        """``up``, ``down`` (psql cannot connect), ``no-psql``, or ``gone`` (no container)."""
+        state = json.loads(self.state_file.read_text())
+        state["database"]["state"] = condition
+        state["containers"] = [c for c in state["containers"] if condition != "gone"
+                               or c["labels"]["com.docker.compose.service"] != "pgsql-billionmail"]
         self.state_file.write_text(json.dumps(state))
 
     def calls(self) -> list[list[str]]:
@@ -299,8 +396,8 @@ class BillionMailHost:
 
     def served(self, key: str, sni: str | None = None) -> str:
         """SHA-256 of the certificate served on the port named ``key`` in ``.env``."""
-        protocol = {p[0]: p[1] for p in billionmail.PORTS}[key]
-        der = billionmail.served_certificate(self.ports[key], protocol, sni)
+        protocol = {p[0]: p[1] for p in PORTS}[key]
+        der = served_certificate(self.ports[key], protocol, sni)
         return hashlib.sha256(der).hexdigest()
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:

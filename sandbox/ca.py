@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from certbot_dns_hostinger.billionmail import not_after
+from certbot_dns_hostinger.billionmail.certificates import not_after
 
 CA_DAYS = 400
 LOOPBACK_NAMES = ("localhost", "127.0.0.1")

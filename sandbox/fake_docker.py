@@ -7,6 +7,11 @@ plays the container (``nsenter -t PID -m``), so ``postmap``, ``postfix reload``,
 stops the recorded process and starts it again. Faults make a given command fail
 (``fail``) or do nothing (``noop``) a given number of times.
 
+``docker exec <pgsql container> psql ...`` is answered by ``sandbox/fake_psql.py`` from
+the state's ``database`` table. Like docker, ``-e NAME`` takes the value from this
+process's environment; a password given as ``-e PGPASSWORD=...`` on the command line is
+refused (and the call log, which records argv, would show it).
+
 Usage: ``fake_docker.py --state FILE <docker arguments>``.
 """
 
@@ -23,6 +28,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fake_psql import psql  # run as a script: its own directory is on sys.path
+
+PGSQL_SERVICE = "pgsql-billionmail"
+NOT_FOUND = ('OCI runtime exec failed: exec failed: unable to start container process: '
+             'exec: "{}": executable file not found in $PATH: unknown')
+
 
 def main(argv: list[str]) -> int:
     state_path = Path(argv[1])
@@ -34,7 +45,7 @@ def main(argv: list[str]) -> int:
     if command == "ps":
         return _ps(state, args[1:])
     if command == "exec":
-        return _exec(state, state_path, args[1], args[2:])
+        return _exec(state, state_path, args[1:])
     if command == "restart":
         return _restart(state, args[1])
     print(f"fake docker: unsupported command {args}", file=sys.stderr)
@@ -70,8 +81,23 @@ def _find(state: dict[str, Any], ref: str) -> dict[str, Any]:
     raise SystemExit(f"Error response from daemon: No such container: {ref}")
 
 
-def _exec(state: dict[str, Any], state_path: Path, ref: str, command: list[str]) -> int:
-    container = _find(state, ref)
+def _exec(state: dict[str, Any], state_path: Path, args: list[str]) -> int:
+    env: dict[str, str] = {}
+    while args and args[0].startswith("-"):
+        option, args = args[0], args[1:]
+        if option in ("-e", "--env"):
+            name, has_value, value = args[0].partition("=")
+            if name == "PGPASSWORD" and has_value:
+                print("fake docker: PGPASSWORD was given on the command line, where every "
+                      "user can read it", file=sys.stderr)
+                return 125
+            if has_value or name in os.environ:
+                env[name] = value if has_value else os.environ[name]
+            args = args[1:]
+    container = _find(state, args[0])
+    command = args[1:]
+    if container["labels"].get("com.docker.compose.service") == PGSQL_SERVICE:
+        return _pgsql(state.get("database", {}), env, command)
     fault = _take_fault(state, state_path, container, command)
     if fault == "fail":
         print(f"fault injected: {' '.join(command)} failed", file=sys.stderr)
@@ -81,6 +107,16 @@ def _exec(state: dict[str, Any], state_path: Path, ref: str, command: list[str])
     pid = Path(container["pid_file"]).read_text().strip()
     done = subprocess.run(["nsenter", "-t", pid, "-m", "--", *command], check=False)
     return done.returncode
+
+
+def _pgsql(database: dict[str, Any], env: dict[str, str], command: list[str]) -> int:
+    if not command or command[0] != "psql" or database.get("state") == "no-psql":
+        print(NOT_FOUND.format(command[0] if command else ""), file=sys.stderr)
+        return 127
+    code, out, err = psql(database, env, command[1:])
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    return code
 
 
 def _take_fault(state: dict[str, Any], state_path: Path, container: dict[str, Any],

@@ -182,8 +182,13 @@ def test_make_demo_issues_and_deploys() -> None:
     last = result.stdout.strip().splitlines()[-1]
     assert last.startswith("certificate: /") and last.endswith("/fullchain.pem")
     info = certificate_info(Path(last.removeprefix("certificate: ")))
-    assert info.names == ["mail.example.com", "mail.news.example.com"]
+    assert info.names == ["mail.example.com", "smtp.news.example.com"]
     assert "only our TXT values came and went: yes" in result.stdout
-    assert "Installed the certificate for mail.example.com, mail.news.example.com" in \
+    assert "Installed the certificate for mail.example.com, smtp.news.example.com" in \
         result.stdout
+    if os.geteuid() == 0:  # real Postfix and Dovecot: the custom host name served over TLS
+        assert "smtp.news.example.com (news.example.com's custom host name) over SMTP with " \
+            "STARTTLS" in result.stdout
+        assert "ANOTHER certificate" not in result.stdout
+        assert result.stdout.count(": the new certificate (sha256 ") == 2
     assert TOKEN not in result.stdout + result.stderr

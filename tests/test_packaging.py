@@ -35,7 +35,8 @@ PACKAGE = "certbot_dns_hostinger"
 PLUGIN_ENTRY_POINT = "certbot_dns_hostinger.dns_hostinger:Authenticator"
 HOOK_ENTRY_POINT = "certbot_dns_hostinger.billionmail:main"
 CORE_MODULES = ("__init__.py", "dns_hostinger.py", "discovery.py", "dns_lookup.py",
-                "hostinger.py", "propagation.py", "journal.py", "billionmail.py", "py.typed")
+                "hostinger.py", "propagation.py", "journal.py", "billionmail/__init__.py",
+                "billionmail/cli.py", "py.typed")
 RUNTIME_REQUIREMENTS = {"certbot", "acme", "requests", "dnspython"}
 # Never part of a distribution: version control, caches, build output, local venvs.
 LEFTOVERS = shutil.ignore_patterns(".git", ".venv", "build", "dist", "*.egg-info",

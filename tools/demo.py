@@ -3,11 +3,14 @@
 Starts Pebble (a real ACME server), the HTTPS stand-in of Hostinger's DNS API and two
 loopback nameservers that lag 1 s and 3 s behind it, then runs the real
 ``certbot certonly --authenticator dns-hostinger`` for ``mail.example.com`` and
-``mail.news.example.com`` with ``--deploy-hook billionmail-deploy`` pointed at a
-sandbox BillionMail install. As root, that install has real Postfix and Dovecot (in
-private mount namespaces) and the hook proves with TLS handshakes that they serve the
-new certificate; otherwise it gets the files only. Everything lives in
-``sandbox-run/demo``; the last line names the certificate.
+``smtp.news.example.com`` with ``--deploy-hook billionmail-deploy`` pointed at a
+sandbox BillionMail install. In that install's database the domain ``news.example.com``
+has the custom mail host name ``smtp.news.example.com`` (BillionMail's ``a_record``),
+so that is the name the hook installs it under. As root, the install has real Postfix
+and Dovecot (in private mount namespaces): the hook proves with TLS handshakes that they
+serve the new certificate, and the demo shows ``smtp.news.example.com`` served over TLS;
+otherwise it gets the files only. Everything lives in ``sandbox-run/demo``; the last
+line names the certificate.
 """
 
 from __future__ import annotations
@@ -21,14 +24,18 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sandbox.billionmail_host import BillionMailHost
-from sandbox.ca import ThrowawayCA, certificate_info
+from sandbox.billionmail_host import CORE_HOST, BillionMailHost
+from sandbox.ca import ThrowawayCA, certificate_info, fingerprint
 from sandbox.hostinger_api import rrsets_of
 from sandbox.stack import Sandbox
 
 REPO = Path(__file__).resolve().parent.parent
 RUN_DIR = REPO / "sandbox-run" / "demo"
-NAMES = ["mail.example.com", "mail.news.example.com"]
+NAMES = ["mail.example.com", "smtp.news.example.com"]
+CUSTOM_HOST = "smtp.news.example.com"
+DOMAINS = [  # the sandbox BillionMail's domain table: (domain, a_record, active)
+    ("example.com", "", 1), ("news.example.com", CUSTOM_HOST, 1), ("example.net", CORE_HOST, 1),
+]
 ZONE = "example.com"
 CERT_NAME = "mail.example.com"
 
@@ -41,7 +48,7 @@ def main() -> int:
     real_services = os.geteuid() == 0 and shutil.which("unshare") is not None
     with Sandbox(RUN_DIR / "sandbox", delays=(1.0, 3.0)) as sandbox, \
             BillionMailHost(RUN_DIR / "billionmail", ThrowawayCA(),
-                            services=real_services) as mail:
+                            services=real_services, domains=DOMAINS) as mail:
         section(f"Zone {ZONE} at the Hostinger API stand-in, before")
         show_zone(sandbox.store.rrsets(ZONE))
         before = sandbox.dumps()
@@ -64,7 +71,7 @@ def main() -> int:
         print(f"  API calls: {', '.join(sandbox.api.calls_summary())}")
         fullchain = sandbox.lineage(CERT_NAME) / "fullchain.pem"
         show_certificate(fullchain)
-        show_billionmail(mail, real_services)
+        show_billionmail(mail, real_services, fullchain)
     print(f"\nDone in {time.monotonic() - started:.0f} s.")
     print(f"certificate: {fullchain.absolute()}")
     return 0
@@ -103,22 +110,33 @@ def show_certificate(fullchain: Path) -> None:
     print(f"  expires: {info.not_after:%Y-%m-%d %H:%M} UTC")
 
 
-def show_billionmail(mail: BillionMailHost, real_services: bool) -> None:
+def show_billionmail(mail: BillionMailHost, real_services: bool, fullchain: Path) -> None:
     section(f"Deployed into the sandbox BillionMail at {mail.tree}")
+    print("  its domain table (domain, a_record, active), read by the hook with psql:")
+    for domain, a_record, active in DOMAINS:
+        print(f"    {domain:<18} {a_record or '(empty: mail.<domain>)':<24} {active}")
     for path in sorted((mail.tree / "ssl").rglob("*.pem")):
         mode = path.stat().st_mode & 0o777
         print(f"  {path.relative_to(mail.tree)}  (mode {mode:o})")
     print("  conf/postfix/conf/vmail_ssl.map:")
     print(indent((mail.tree / "conf/postfix/conf/vmail_ssl.map").read_text(), "    "))
+    dovecot = (mail.tree / "conf/dovecot/conf.d/10-ssl.conf").read_text()
+    print("  conf/dovecot/conf.d/10-ssl.conf, from the first DOMAIN_SSL block:")
+    print(indent(dovecot[dovecot.index("#DOMAIN_SSL_BEGIN_"):], "    "))
     print("  docker calls made by the hook: "
           + "; ".join(" ".join(call) for call in mail.calls() if call[0] != "ps"))
-    if real_services:
-        names = ", ".join(NAMES)
-        print(f"  real Postfix and Dovecot now serve the new certificate for {names} "
-              f"(checked by the hook with TLS handshakes, SMTP/IMAP/POP3 with STARTTLS)")
-    else:
+    if not real_services:
         print("  (not root: no real Postfix/Dovecot were started, the hook ran with "
               "--no-verify)")
+        return
+    print(f"  real Postfix and Dovecot now serve the new certificate for {', '.join(NAMES)} "
+          f"(checked by the hook with TLS handshakes, SMTP/IMAP/POP3 with STARTTLS)")
+    expected = fingerprint(fullchain.read_bytes())
+    for key, label in (("SMTP_PORT", "SMTP with STARTTLS"), ("IMAPS_PORT", "IMAPS")):
+        served = mail.served(key, CUSTOM_HOST)
+        verdict = "the new certificate" if served == expected else "ANOTHER certificate"
+        print(f"  {CUSTOM_HOST} (news.example.com's custom host name) over {label} on "
+              f"127.0.0.1:{mail.ports[key]}: {verdict} (sha256 {served[:16]})")
 
 
 def section(title: str) -> None:

@@ -230,6 +230,7 @@ class Authenticator(dns_common.DNSAuthenticator):
                 target = _zone_cname(client.zone_records(zone), relative, zone)
                 if target is None:
                     return zone, relative
+            target = target.rstrip(".").lower()  # DNS names compare case-insensitively
             logger.info("%s is a CNAME to %s; the TXT record goes there", name, target)
             if target in chain:
                 raise errors.PluginError(f"CNAME loop at {' -> '.join([*chain, target])}.")

@@ -336,6 +336,23 @@ def test_cname_loop_is_reported(auth: Authenticator, store: ZoneStore, api: Host
     assert_nothing_written(api)
 
 
+def test_cname_loop_in_mixed_case_is_reported(credentials: Path, tmp_path: Path,
+                                              store: ZoneStore, api: HostingerStub) -> None:
+    outside = {"example.org": [
+        {"name": "_acme-challenge.mail", "type": "CNAME", "ttl": 300,
+         "records": [{"content": "Loop.Example.ORG."}]},
+        {"name": "loop", "type": "CNAME", "ttl": 300,
+         "records": [{"content": "_ACME-Challenge.Mail.example.org."}]},
+    ]}
+    with DnsStub(lambda: outside) as server:
+        auth = make_auth(credentials, tmp_path / "work", nameservers=f"127.0.0.1:{server.port}")
+        with pytest.raises(errors.PluginError) as caught:
+            auth.perform([make_achall("mail.example.org")])
+    assert str(caught.value) == ("CNAME loop at _acme-challenge.mail.example.org -> "
+                                 "loop.example.org -> _acme-challenge.mail.example.org.")
+    assert_nothing_written(api)
+
+
 @pytest.fixture
 def outside_dns(store: ZoneStore) -> Iterator[DnsStub]:
     """DNS for a domain hosted elsewhere whose _acme-challenge is delegated into the account."""

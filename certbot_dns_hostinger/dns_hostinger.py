@@ -3,11 +3,11 @@
 One run, top to bottom (``perform`` then ``cleanup``):
 
 1. read and check the credentials and options, before anything is written;
-2. remove values an interrupted earlier run left behind (see :mod:`.journal`);
+2. remove values an earlier run left behind (:mod:`.cleanup`, :mod:`.journal`);
 3. map every validation name to its zone, following a CNAME at ``_acme-challenge``;
-4. per zone, one read and one append of every value;
+4. per zone, one read, the values into the journal, one append of every value;
 5. wait until every authoritative nameserver serves every value (:mod:`.propagation`);
-6. after validation, per zone, remove exactly the values written.
+6. after validation, per zone, remove exactly the values written (:mod:`.cleanup`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import contextlib
 import logging
 import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -27,14 +26,20 @@ from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
 from certbot_dns_hostinger import hostinger, propagation
-from certbot_dns_hostinger.hostinger_http import DEFAULT_API_URL, HostingerError, check_api_url
+from certbot_dns_hostinger.cleanup import Cleaner
+from certbot_dns_hostinger.hostinger_http import (
+    DEFAULT_API_URL,
+    HostingerError,
+    RateLimitedError,
+    check_api_url,
+)
 from certbot_dns_hostinger.hostinger_records import (
     RRSet,
     absolute_name,
     relative_name,
     zone_candidates,
 )
-from certbot_dns_hostinger.journal import Entry, Journal
+from certbot_dns_hostinger.journal import Entry, Journal, by_zone
 
 logger = logging.getLogger(__name__)
 
@@ -200,19 +205,30 @@ class Authenticator(dns_common.DNSAuthenticator):
         self._attempt_cleanup = True
         client = self._get_client()
         with _plugin_errors():
-            self._remove_leftovers(client)
-            entries = {pair: self._entry_for(client, pair, override) for pair in pairs}
-            self._journal().add(entries.values())
-            self._written.update(entries)
-            for zone, wanted in _by_zone(entries.values()).items():
-                client.add_txt_values(zone, wanted, ttl)
+            try:
+                self._cleaner().remove_leftovers(self._api_url())
+                entries = {pair: self._entry_for(client, pair, override) for pair in pairs}
+                self._write(client, entries, ttl)
+            except RateLimitedError as error:
+                raise errors.PluginError(self._cleaner().stopped(error, self._api_url())) from None
             self._wait_for_propagation(list(entries.values()), override, wait)
+
+    def _write(self, client: hostinger.HostingerClient, entries: dict[Pair, Entry],
+               ttl: int) -> None:
+        """Per zone: the read, the zone's entries into the journal, then one append."""
+        journal = self._journal()
+        for zone, wanted in by_zone(entries.values()).items():
+            client.zone_records(zone)  # so a journal entry means its write was sent
+            mine = {pair: entry for pair, entry in entries.items() if entry.zone == zone}
+            journal.add(mine.values())
+            self._written.update(mine)
+            client.add_txt_values(zone, wanted, ttl)
 
     def _entry_for(self, client: hostinger.HostingerClient, pair: Pair,
                    override: list[propagation.Nameserver] | None) -> Entry:
         validation_name, value = pair
         zone, name = self._resolve_target(client, validation_name.rstrip(".").lower(), override)
-        return Entry(self._api_url(), zone, name, value)
+        return Entry(self._api_url(), zone, name, value, client.account)
 
     def _resolve_target(self, client: hostinger.HostingerClient, fqdn: str,
                         override: list[propagation.Nameserver] | None) -> tuple[str, str]:
@@ -249,7 +265,7 @@ class Authenticator(dns_common.DNSAuthenticator):
                 {absolute_name(name, zone): frozenset(values)
                  for name, values in wanted.items()},
             )
-            for zone, wanted in _by_zone(entries).items()
+            for zone, wanted in by_zone(entries).items()
         ]
         servers = sorted({server.label for check in checks for server in check.servers})
         display_util.notify(
@@ -263,33 +279,12 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _remove_pairs(self, pairs: Iterable[Pair]) -> None:
         entries = [self._written.pop(pair) for pair in pairs if pair in self._written]
         if entries:
-            self._remove(entries, "")
+            # a rate limit was reported in a warning; its entries stay in the journal
+            with contextlib.suppress(RateLimitedError):
+                self._cleaner().remove(entries)
 
-    def _remove_leftovers(self, client: hostinger.HostingerClient) -> None:
-        api_url = self._api_url()
-        leftovers = [entry for entry in self._journal().load() if entry.api_url == api_url]
-        if leftovers:
-            logger.info("Removing %d TXT value(s) left by an interrupted earlier run",
-                        len(leftovers))
-            self._remove(leftovers, " left by an interrupted earlier run")
-
-    def _remove(self, entries: list[Entry], origin: str) -> None:
-        """Remove entries zone by zone; failures become warnings naming the leftovers."""
-        client = self._get_client()
-        journal = self._journal()
-        for zone, unwanted in _by_zone(entries).items():
-            mine = [entry for entry in entries if entry.zone == zone]
-            try:
-                client.remove_txt_values(zone, unwanted)
-            except HostingerError as error:
-                names = ", ".join(sorted(absolute_name(n, zone) for n in unwanted))
-                logger.warning(
-                    "Could not remove the challenge TXT value(s)%s at %s: %s. They are kept in "
-                    "%s and removed on the next run; to remove them now, delete those TXT "
-                    "values in hPanel.", origin, names, error, journal.path,
-                )
-                continue
-            journal.discard(mine)
+    def _cleaner(self) -> Cleaner:
+        return Cleaner(self._get_client(), self._journal())
 
 
 @contextlib.contextmanager
@@ -310,13 +305,6 @@ def _challenge_pair(achall: achallenges.AnnotatedChallenge) -> Pair:
     identifier = getattr(achall, "identifier", None)
     domain = identifier.value if identifier is not None else achall.domain
     return achall.validation_domain_name(domain), achall.validation(achall.account_key)
-
-
-def _by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:
-    grouped: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for entry in entries:
-        grouped[entry.zone][entry.name].add(entry.value)
-    return grouped
 
 
 def _zone_cname(rrsets: Iterable[RRSet], relative: str, zone: str) -> str | None:

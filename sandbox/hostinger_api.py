@@ -182,7 +182,7 @@ def _zone_from_rrsets(rrsets: Iterable[Mapping[str, Any]]) -> Zone:
         rtype = str(rrset["type"]).upper()
         items = [r if isinstance(r, Mapping) else {"content": r} for r in rrset["records"]]
         records = [quote_txt(r["content"]) if rtype == "TXT" else r["content"] for r in items]
-        disabled = [c for c, r in zip(records, items) if r.get("is_disabled")]
+        disabled = [c for c, r in zip(records, items, strict=True) if r.get("is_disabled")]
         ttl = rrset.get("ttl", 14400)  # "ttl": None makes an rrset the API shows without one
         zone[(str(rrset["name"]).lower(), rtype)] = {
             "ttl": None if ttl is None else int(ttl), "records": records, "disabled": disabled}

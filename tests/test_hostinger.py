@@ -15,8 +15,8 @@ from certbot_dns_hostinger.hostinger_http import (
     TokenRejectedError,
     check_api_url,
 )
-from certbot_dns_hostinger.hostinger_wait import parse_retry_after
 from certbot_dns_hostinger.hostinger_records import relative_name, unquote_txt, zone_candidates
+from certbot_dns_hostinger.hostinger_wait import parse_retry_after
 from sandbox.accounts import TOKEN
 from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 

@@ -84,9 +84,20 @@ class Cleaner:
                 self._warn_failed(rest, origin, error)
                 raise
             except HostingerError as error:
-                self._warn_failed(mine, origin, error)
+                expired = self._expired(mine)
+                self._journal.discard(expired)
+                self._warn_expired(expired, origin)
+                mine = [entry for entry in mine if entry not in expired]
+                if mine:
+                    self._warn_failed(mine, origin, error)
                 kept += mine
         return kept
+
+    def _expired(self, entries: Iterable[Entry]) -> list[Entry]:
+        """Entries no read has shown in the NEVER_SEEN_LIMIT since they were written."""
+        statuses = self._journal.load()
+        return [e for e in entries if not _status(statuses, e, self._clock()).seen
+                and self._age(statuses, e) > NEVER_SEEN_LIMIT]
 
     def _remove_zone(self, zone: str, entries: list[Entry], origin: str) -> list[Entry]:
         """Read, remove what shows, re-read for what does not yet; :returns: entries kept."""
@@ -101,8 +112,7 @@ class Cleaner:
             visible = [e for e in pending if e.value in shown.get(e.name, set())]
             absent = [e for e in pending if e not in visible]
             gone = [e for e in absent if _status(statuses, e, self._clock()).seen]
-            expired = [e for e in absent if e not in gone and self._age(statuses, e)
-                       > NEVER_SEEN_LIMIT]
+            expired = [e for e in self._expired(absent) if e not in gone]
             if visible:
                 self._journal.update(seen=visible)
                 blocked = self._client.remove_from(zone, rrsets, unwanted)

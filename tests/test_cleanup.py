@@ -123,6 +123,25 @@ def test_old_value_never_shown_is_dropped_with_a_warning(
     assert sleeps == list(REREAD_DELAYS)  # only for the young one
 
 
+def test_old_never_shown_entry_of_an_unreadable_zone_is_dropped_too(
+    api: HostingerStub, client: HostingerClient, journal: Journal,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    """E.g. an older journal's entry of another account: its zone is not in this one."""
+    foreign = entry(api, "theirs", zone="example.org", account="")
+    journal.add([foreign])
+    cleaner = Cleaner(client, journal, sleep=Sleeps())
+    assert cleaner.remove([foreign]) == [foreign]  # a warning, kept
+    assert warnings(caplog)[0].startswith("Could not remove the challenge TXT value(s) at "
+                                          "_acme-challenge.mail.example.org: ")
+    later = Cleaner(client, journal, sleep=Sleeps(),
+                    clock=lambda: time.time() + NEVER_SEEN_LIMIT + 60)
+    assert later.remove([foreign]) == []
+    assert warnings(caplog)[-1].startswith("Forgetting the challenge TXT value(s) at "
+                                           "_acme-challenge.mail.example.org: ")
+    assert not journal.path.exists()
+
+
 def test_hour_old_leftover_not_shown_is_not_waited_for(
     api: HostingerStub, client: HostingerClient, journal: Journal
 ) -> None:

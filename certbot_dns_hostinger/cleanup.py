@@ -120,7 +120,8 @@ class Cleaner:
                 self._warn_blocked(stuck, blocked, origin)
                 kept += stuck
                 gone += [e for e in visible if e not in stuck]
-            self._journal.update(forget=[*gone, *expired])
+            if gone or expired:
+                self._journal.update(forget=[*gone, *expired])
             self._warn_expired(expired, origin)
             pending = [e for e in absent if e not in gone and e not in expired]
             waiting = [e for e in pending if self._age(statuses, e) < RECENT_WRITE]

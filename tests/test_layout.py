@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "certbot_dns_hostinger"
 MAX_MODULE_LINES = 300
 # Modules of the package that must not know certbot (nor the glue that uses them).
-CERTBOT_FREE = ("hostinger", "hostinger_http", "hostinger_records", "propagation", "journal",
-                "billionmail")
+CERTBOT_FREE = ("hostinger", "hostinger_http", "hostinger_records", "hostinger_wait",
+                "propagation", "journal", "cleanup", "billionmail")
 
 
 def _modules(root: Path) -> list[Path]:

@@ -5,10 +5,10 @@ One run, top to bottom (``perform`` then ``cleanup``):
 1. read and check the credentials and options, before anything is written;
 2. map every validation name to its zone, following CNAMEs, and check that the zone is
    delegated to Hostinger (:mod:`.discovery`), before anything is written;
-3. remove values an interrupted earlier run left behind (see :mod:`.journal`);
-4. per zone, one read (the one discovery made) and one append of every value;
+3. remove values an earlier run left behind (:mod:`.cleanup`, :mod:`.journal`);
+4. per zone, one read (the one discovery made), the values into the journal, one append;
 5. wait until every authoritative nameserver serves every value (:mod:`.propagation`);
-6. after validation, per zone, remove exactly the values written.
+6. after validation, per zone, remove exactly the values written (:mod:`.cleanup`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,14 @@ from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
 from certbot_dns_hostinger import dns_lookup, hostinger, propagation
+from certbot_dns_hostinger.cleanup import Cleaner
 from certbot_dns_hostinger.discovery import Discovery, DiscoveryError
-from certbot_dns_hostinger.hostinger_http import DEFAULT_API_URL, HostingerError, check_api_url
+from certbot_dns_hostinger.hostinger_http import (
+    DEFAULT_API_URL,
+    HostingerError,
+    RateLimitedError,
+    check_api_url,
+)
 from certbot_dns_hostinger.hostinger_records import absolute_name
 from certbot_dns_hostinger.journal import Entry, Journal, by_zone
 
@@ -194,17 +200,29 @@ class Authenticator(dns_common.DNSAuthenticator):
         self._attempt_cleanup = True
         client = self._get_client()
         with _plugin_errors():
-            discovery = Discovery(client, override, self.conf("delegation-check") != "off",
-                                  poll_public=self.conf("propagation-check") != "off")
-            targets = {pair: discovery.target(pair[0]) for pair in pairs}
-            self._remove_leftovers(client)
-            entries = {pair: Entry(self._api_url(), target.zone, target.name, pair[1])
-                       for pair, target in targets.items()}
-            self._journal().add(entries.values())
-            self._written.update(entries)
-            for zone, wanted in by_zone(entries.values()).items():
-                client.add_txt_values(zone, wanted, ttl)
+            try:
+                discovery = Discovery(client, override, self.conf("delegation-check") != "off",
+                                      poll_public=self.conf("propagation-check") != "off")
+                targets = {pair: discovery.target(pair[0]) for pair in pairs}
+                self._cleaner().remove_leftovers(self._api_url())
+                entries = {pair: Entry(self._api_url(), target.zone, target.name, pair[1],
+                                       client.account)
+                           for pair, target in targets.items()}
+                self._write(client, entries, ttl)
+            except RateLimitedError as error:
+                raise errors.PluginError(self._cleaner().stopped(error, self._api_url())) from None
             self._wait_for_propagation(list(entries.values()), discovery, wait)
+
+    def _write(self, client: hostinger.HostingerClient, entries: dict[Pair, Entry],
+               ttl: int) -> None:
+        """Per zone: the read, the zone's entries into the journal, then one append."""
+        journal = self._journal()
+        for zone, wanted in by_zone(entries.values()).items():
+            client.zone_records(zone)  # so a journal entry means its write was sent
+            mine = {pair: entry for pair, entry in entries.items() if entry.zone == zone}
+            journal.add(mine.values())
+            self._written.update(mine)
+            client.add_txt_values(zone, wanted, ttl)
 
     def _wait_for_propagation(self, entries: list[Entry], discovery: Discovery,
                               limit: int) -> None:
@@ -232,33 +250,12 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _remove_pairs(self, pairs: Iterable[Pair]) -> None:
         entries = [self._written.pop(pair) for pair in pairs if pair in self._written]
         if entries:
-            self._remove(entries, "")
+            # a rate limit was reported in a warning; its entries stay in the journal
+            with contextlib.suppress(RateLimitedError):
+                self._cleaner().remove(entries)
 
-    def _remove_leftovers(self, client: hostinger.HostingerClient) -> None:
-        api_url = self._api_url()
-        leftovers = [entry for entry in self._journal().load() if entry.api_url == api_url]
-        if leftovers:
-            logger.info("Removing %d TXT value(s) left by an interrupted earlier run",
-                        len(leftovers))
-            self._remove(leftovers, " left by an interrupted earlier run")
-
-    def _remove(self, entries: list[Entry], origin: str) -> None:
-        """Remove entries zone by zone; failures become warnings naming the leftovers."""
-        client = self._get_client()
-        journal = self._journal()
-        for zone, unwanted in by_zone(entries).items():
-            mine = [entry for entry in entries if entry.zone == zone]
-            try:
-                client.remove_txt_values(zone, unwanted)
-            except HostingerError as error:
-                names = ", ".join(sorted(absolute_name(n, zone) for n in unwanted))
-                logger.warning(
-                    "Could not remove the challenge TXT value(s)%s at %s: %s. They are kept in "
-                    "%s and removed on the next run; to remove them now, delete those TXT "
-                    "values in hPanel.", origin, names, error, journal.path,
-                )
-                continue
-            journal.discard(mine)
+    def _cleaner(self) -> Cleaner:
+        return Cleaner(self._get_client(), self._journal())
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """Client for Hostinger's DNS API: zone discovery and value-aware TXT add/remove.
 
 Knows nothing about certbot. Every change it makes is limited to the TXT values it
-is asked to add or remove; values owned by anybody else are written back as read
-(see ``docs/reference.rst`` for the traps of the API this module works around). HTTP
+is asked to add or remove; values owned by anybody else are written back bare, with
+their TTL as read, or not at all (see ``docs/reference.rst`` for the traps of the API
+this module works around). HTTP
 lives in :mod:`.hostinger_http`, record parsing and the add/remove plans in
 :mod:`.hostinger_records`.
 """
@@ -13,11 +14,17 @@ import logging
 from collections.abc import Collection, Mapping
 from typing import Any
 
-from certbot_dns_hostinger.hostinger_http import DEFAULT_API_URL, ApiSession, HostingerError
+from certbot_dns_hostinger.hostinger_http import (
+    DEFAULT_API_URL,
+    ApiSession,
+    HostingerError,
+    token_fingerprint,
+)
 from certbot_dns_hostinger.hostinger_records import (
     RRSet,
     append_body,
     conflict_message,
+    missing_values,
     parse_rrsets,
     removal_plan,
     zone_candidates,
@@ -41,6 +48,8 @@ class HostingerClient:
     def __init__(self, token: str, api_url: str = DEFAULT_API_URL, **options: Any) -> None:
         """``options`` go to :class:`ApiSession` (timeout, max_attempts, verify, sleep)."""
         self._api = ApiSession(token, api_url, **options)
+        # a few hex digits telling this token's account apart in the journal
+        self.account = token_fingerprint(token)
         self._zone_probes: dict[str, bool] = {}
         self._fresh_records: dict[str, list[RRSet]] = {}
 
@@ -102,28 +111,47 @@ class HostingerClient:
             if attempt:
                 self._api.sleep(RECHECK_DELAY)
             rrsets = self._get_zone(zone, "re-reading records") or []
-            if not append_body(rrsets, wanted, ttl=0):
+            if not missing_values(rrsets, wanted):
                 logger.debug("DNS:4008 in zone %s: values were already present", zone)
                 return
         raise HostingerError(conflict_message(zone, wanted, rrsets, error), 422)
 
     # -- removing ---------------------------------------------------------------------
 
-    def remove_txt_values(self, zone: str, unwanted: Mapping[str, Collection[str]]) -> None:
+    def remove_txt_values(
+        self, zone: str, unwanted: Mapping[str, Collection[str]]
+    ) -> dict[str, str]:
         """Remove exactly the values in ``unwanted`` (relative name -> values) from ``zone``.
 
-        Others' values at the same names are written back as read, with the rrset's TTL;
-        rrsets left empty are deleted in one call. Values already gone are not an error.
+        One fresh read, then :meth:`remove_from`. :returns: name -> reason for the names
+        whose values had to stay (see :func:`.hostinger_records.removal_plan`).
         """
-        rrsets = self._get_zone(zone, "reading records before cleanup") or []
+        return self.remove_from(zone, self.read_records(zone), unwanted)
+
+    def read_records(self, zone: str) -> list[RRSet]:
+        """A fresh read of the zone (never the cached discovery read)."""
         self._fresh_records.pop(zone, None)
-        keep, delete = removal_plan(rrsets, unwanted)
-        if keep:
-            body = {"overwrite": True, "zone": [rrset.to_body() for rrset in keep]}
+        return self._get_zone(zone, "reading records before cleanup") or []
+
+    def remove_from(
+        self, zone: str, rrsets: list[RRSet], unwanted: Mapping[str, Collection[str]]
+    ) -> dict[str, str]:
+        """Remove ``unwanted`` values as seen in ``rrsets`` (a read of ``zone``).
+
+        Others' values at the same names are written back bare with the rrset's TTL as
+        read (one PUT); rrsets left empty are deleted (one DELETE); an rrset that cannot
+        be written back unchanged is left alone. Values already gone are not an error.
+        :returns: name -> reason for each rrset left alone.
+        """
+        self._fresh_records.pop(zone, None)
+        plan = removal_plan(rrsets, unwanted)
+        if plan.keep:
+            body = {"overwrite": True, "zone": [rrset.to_body() for rrset in plan.keep]}
             self._api.write("PUT", zone, body, "removing TXT records")
-        if delete:
-            filters = [{"name": name, "type": "TXT"} for name in delete]
+        if plan.delete:
+            filters = [{"name": name, "type": "TXT"} for name in plan.delete]
             self._api.write("DELETE", zone, {"filters": filters}, "deleting TXT records")
+        return plan.blocked
 
     def _get_zone(self, zone: str, step: str, missing_ok: bool = False) -> list[RRSet] | None:
         payload = self._api.get_zone(zone, step, missing_ok=missing_ok)

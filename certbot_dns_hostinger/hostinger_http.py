@@ -6,11 +6,10 @@ Authorization header only; every error text has the token redacted.
 
 from __future__ import annotations
 
-import email.utils
+import hashlib
 import ipaddress
 import json
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -20,6 +19,15 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from certbot_dns_hostinger import __version__
+from certbot_dns_hostinger.hostinger_wait import (
+    RETRY_AFTER_CAP,
+    backoff_delay,
+    describe_wait,
+    held_until,
+    hold,
+    retry_after_seconds,
+    retry_delay,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -33,12 +41,8 @@ READ_TIMEOUT = 30.0
 """Seconds to wait for the API to answer a request."""
 MAX_ATTEMPTS = 4
 """Attempts per request, first one included (Hostinger may block IPs that keep hitting 429)."""
-BACKOFF_BASE = 1.0
-"""First retry delay in seconds; doubled on every further attempt."""
-BACKOFF_CAP = 16.0
-"""Longest delay between two attempts when the API gives no Retry-After."""
-RETRY_AFTER_CAP = 60.0
-"""Longest Retry-After the client honours; longer values are clamped to this."""
+FINGERPRINT_DIGITS = 8
+"""Hex digits of the token's SHA-256 kept as the account's fingerprint in the journal."""
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 NOT_A_ZONE_STATUSES = frozenset({404, 422})
 EXCERPT_LENGTH = 120
@@ -56,6 +60,20 @@ class HostingerError(Exception):
 
 class TokenRejectedError(HostingerError):
     """The API answered 401: the token is wrong, revoked or expired."""
+
+
+class RateLimitedError(HostingerError):
+    """The API asked to wait longer than the client waits; nothing more is sent to it."""
+
+    def __init__(self, message: str, status: int | None, until: float) -> None:
+        super().__init__(message, status)
+        self.until = until
+
+
+def token_fingerprint(token: str) -> str:
+    """A few hex digits of the token's SHA-256: tells accounts apart, reveals nothing."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()[:FINGERPRINT_DIGITS]
+
 
 
 def check_api_url(url: str) -> str:
@@ -140,6 +158,7 @@ class ApiSession:
         url = self._base_url + ZONE_PATH + quote(zone.rstrip(".").lower(), safe="")
         for attempt in range(1, self._max_attempts + 1):
             last = attempt == self._max_attempts
+            self._check_hold(step, zone)
             try:
                 response = self._session.request(
                     method,
@@ -164,14 +183,40 @@ class ApiSession:
                     f"{self._redact(_describe(error))}"
                 ) from None
             else:
-                if response.status_code not in RETRY_STATUSES or last:
+                if response.status_code not in RETRY_STATUSES:
                     return response
-                delay = retry_delay(response, attempt)
+                self._stop_on_long_wait(response, step, zone)
+                if last:
+                    return response
+                delay = retry_delay(response.headers, attempt)
                 logger.debug("%s %s answered HTTP %s; retry in %.1f s", method, url,
                              response.status_code, delay)
                 response.close()
             self.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_hold(self, step: str, zone: str) -> None:
+        until = held_until(self._base_url)
+        if until is not None:
+            raise RateLimitedError(
+                f"Not {step} for zone {zone}: Hostinger rate-limited the API token and asked "
+                f"to wait {describe_wait(until - time.time(), until)}, so nothing more is sent "
+                "to it", None, until)
+
+    def _stop_on_long_wait(self, response: requests.Response, step: str, zone: str) -> None:
+        """Raise at once when Retry-After asks for longer than the client waits."""
+        seconds = retry_after_seconds(response.headers)
+        if seconds is None or seconds <= RETRY_AFTER_CAP:
+            return
+        until = time.time() + seconds
+        hold(self._base_url, until)
+        response.close()
+        status = response.status_code
+        who = ("Hostinger rate-limited the API token" if status == 429
+               else f"Hostinger's API answered HTTP {status}")
+        raise RateLimitedError(
+            f"{who} while {step} for zone {zone} and asked to wait "
+            f"{describe_wait(seconds, until)}; no further request was sent", status, until)
 
     def _raise_for_status(self, response: requests.Response, step: str, zone: str) -> None:
         if 200 <= response.status_code < 300:
@@ -199,33 +244,6 @@ STATUS_HINTS = {
 }
 
 
-def backoff_delay(attempt: int) -> float:
-    """Capped exponential backoff for retry number ``attempt``, jittered in its upper half."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** (attempt - 1))
-    return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 - jitter, not crypto
-
-
-def retry_delay(response: requests.Response, attempt: int) -> float:
-    """Delay before the next attempt: Retry-After (seconds or HTTP date) if given, capped."""
-    header = response.headers.get("Retry-After")
-    seconds = parse_retry_after(header) if header else None
-    if seconds is None:
-        return backoff_delay(attempt)
-    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
-
-
-def parse_retry_after(value: str) -> float | None:
-    """Seconds to wait from a Retry-After header value, or None when unparsable."""
-    value = value.strip()
-    if re.fullmatch(r"\d+(\.\d+)?", value):
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    return when.timestamp() - time.time()
-
-
 def describe_error_body(response: requests.Response) -> str:
     """The API's message, field errors and correlation id, or a short excerpt of a non-JSON body."""
     payload = json_or_none(response)
@@ -250,8 +268,6 @@ def _join_messages(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)
-
-
 
 
 def json_or_none(response: requests.Response) -> Any:

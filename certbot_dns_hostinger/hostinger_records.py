@@ -1,13 +1,13 @@
 """Hostinger's zone data: rrsets as read, names relative to a zone, and add/remove plans.
 
 Pure functions on plain values; no HTTP, no certbot. TXT contents come back from the
-API wrapped in double quotes; plans compare values bare.
+API wrapped in double quotes; plans compare values bare and write them back bare.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from certbot_dns_hostinger.hostinger_http import HostingerError, excerpt
@@ -15,21 +15,39 @@ from certbot_dns_hostinger.hostinger_http import HostingerError, excerpt
 
 @dataclass(frozen=True)
 class RRSet:
-    """One record set of a zone as the API returns it (TXT contents still quoted)."""
+    """One record set of a zone as the API returns it (TXT contents still quoted).
+
+    ``ttl`` is None when the read gave none; ``disabled`` holds the contents marked
+    ``is_disabled`` (which a write cannot reproduce).
+    """
 
     name: str
     type: str
-    ttl: int
+    ttl: int | None
     contents: tuple[str, ...]
+    disabled: frozenset[str] = field(default=frozenset())
 
     def to_body(self) -> dict[str, Any]:
-        """The rrset in the shape a PUT body expects."""
-        return {
-            "name": self.name,
-            "type": self.type,
-            "ttl": self.ttl,
-            "records": [{"content": content} for content in self.contents],
-        }
+        """The rrset in the shape a PUT body expects; no ``ttl`` key when it has none."""
+        body: dict[str, Any] = {"name": self.name, "type": self.type}
+        if self.ttl is not None:
+            body["ttl"] = self.ttl
+        body["records"] = [{"content": content} for content in self.contents]
+        return body
+
+
+@dataclass(frozen=True)
+class RemovalPlan:
+    """What removing values from a zone takes, from one read of it.
+
+    ``keep``: TXT rrsets to write back with others' values (bare, TTL as read);
+    ``delete``: names whose rrset holds nothing else; ``blocked``: name -> why the
+    rrset must not be written back, so our values stay there.
+    """
+
+    keep: list[RRSet]
+    delete: list[str]
+    blocked: dict[str, str]
 
 
 def unquote_txt(content: str) -> str:
@@ -79,44 +97,58 @@ def parse_rrsets(payload: Any) -> list[RRSet]:
         records = entry.get("records")
         if not isinstance(name, str) or not isinstance(rtype, str) or not isinstance(records, list):
             continue
-        contents = tuple(
-            record["content"]
-            for record in records
-            if isinstance(record, Mapping) and isinstance(record.get("content"), str)
-        )
-        rrsets.append(RRSet(name.lower(), rtype.upper(), ttl if isinstance(ttl, int) else 0,
-                            contents))
+        valid = [record for record in records
+                 if isinstance(record, Mapping) and isinstance(record.get("content"), str)]
+        contents = tuple(record["content"] for record in valid)
+        disabled = frozenset(record["content"] for record in valid
+                             if record.get("is_disabled") is True)
+        known_ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else None
+        rrsets.append(RRSet(name.lower(), rtype.upper(), known_ttl, contents, disabled))
     return rrsets
-
 
 
 def _txt_rrsets(rrsets: Iterable[RRSet]) -> dict[str, RRSet]:
     return {rrset.name: rrset for rrset in rrsets if rrset.type == "TXT"}
 
 
+def txt_values(rrsets: Iterable[RRSet]) -> dict[str, set[str]]:
+    """Bare TXT values per zone-relative name."""
+    return {name: {unquote_txt(c) for c in rrset.contents}
+            for name, rrset in _txt_rrsets(rrsets).items()}
+
+
+def missing_values(
+    rrsets: Iterable[RRSet], wanted: Mapping[str, Collection[str]]
+) -> dict[str, list[str]]:
+    """The wanted values (relative name -> values) that the rrsets do not hold yet."""
+    present = txt_values(rrsets)
+    missing = {name: sorted(set(wanted[name]) - present.get(name.lower(), set()))
+               for name in sorted(wanted)}
+    return {name: values for name, values in missing.items() if values}
+
+
 def append_body(
     rrsets: Iterable[RRSet], wanted: Mapping[str, Collection[str]], ttl: int
 ) -> list[dict[str, Any]]:
-    """PUT (overwrite: false) rrsets carrying every wanted value not yet present."""
+    """PUT (overwrite: false) rrsets carrying only the wanted values not yet present.
+
+    Others' values are never sent. An existing rrset keeps its TTL (appending sets the
+    TTL sent); when the read gave it none, the body carries no ``ttl``.
+    """
+    rrsets = list(rrsets)
     existing = _txt_rrsets(rrsets)
     body = []
-    for name in sorted(wanted):
+    for name, values in missing_values(rrsets, wanted).items():
         current = existing.get(name.lower())
-        present = {unquote_txt(content) for content in current.contents} if current else set()
-        missing = sorted(set(wanted[name]) - present)
-        if missing:
-            rrset_ttl = current.ttl if current and current.ttl else ttl
-            body.append(RRSet(name.lower(), "TXT", rrset_ttl, tuple(missing)).to_body())
+        rrset_ttl = current.ttl if current else ttl
+        body.append(RRSet(name.lower(), "TXT", rrset_ttl, tuple(values)).to_body())
     return body
 
 
-def removal_plan(
-    rrsets: Iterable[RRSet], unwanted: Mapping[str, Collection[str]]
-) -> tuple[list[RRSet], list[str]]:
-    """Split the touched TXT rrsets into those to write back and names to delete."""
+def removal_plan(rrsets: Iterable[RRSet], unwanted: Mapping[str, Collection[str]]) -> RemovalPlan:
+    """How to remove ``unwanted`` (relative name -> bare values), touching nothing else."""
     existing = _txt_rrsets(rrsets)
-    keep: list[RRSet] = []
-    delete: list[str] = []
+    plan = RemovalPlan([], [], {})
     for name in sorted(unwanted):
         current = existing.get(name.lower())
         if current is None:
@@ -125,11 +157,26 @@ def removal_plan(
         remaining = tuple(c for c in current.contents if unquote_txt(c) not in ours)
         if len(remaining) == len(current.contents):
             continue
-        if remaining:
-            keep.append(RRSet(current.name, "TXT", current.ttl, remaining))
+        if not remaining:
+            plan.delete.append(current.name)
+            continue
+        reason = write_back_problem(current, remaining)
+        if reason:
+            plan.blocked[current.name] = reason
         else:
-            delete.append(current.name)
-    return keep, delete
+            bare = tuple(unquote_txt(c) for c in remaining)
+            plan.keep.append(RRSet(current.name, "TXT", current.ttl, bare))
+    return plan
+
+
+def write_back_problem(rrset: RRSet, remaining: Collection[str]) -> str | None:
+    """Why writing ``remaining`` (others' contents as read) back could change them, if so."""
+    if any(content in rrset.disabled for content in remaining):
+        return "its record set also holds a disabled record, which the API cannot write back"
+    if any('"' in unquote_txt(c) or "\\" in unquote_txt(c) for c in remaining):
+        return ("its record set also holds a value with quotes or backslashes inside, which "
+                "the API may store differently when written back")
+    return None
 
 
 def conflict_message(
@@ -137,7 +184,7 @@ def conflict_message(
 ) -> str:
     """Explain a DNS:4008 that is not a duplicate: a CNAME at the name or a delegated sub-zone."""
     present = {(rrset.name, rrset.type) for rrset in rrsets}
-    missing = {rrset["name"] for rrset in append_body(rrsets, wanted, ttl=0)}
+    missing = missing_values(rrsets, wanted)
     causes = []
     for name in sorted(missing):
         fqdn = absolute_name(name, zone)

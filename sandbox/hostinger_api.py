@@ -4,8 +4,12 @@ It models what the plugin relies on (see ``docs/reference.rst``): rrsets keyed b
 (name, type), ``overwrite`` defaulting to true, append + TTL update with false,
 DNS:4008 on a duplicate append or a real conflict, TXT values returned quoted, DELETE
 by (name, type) only, structured errors, 401 on a bad token, every "not a zone"
-variant, read-after-write lag, and injectable faults. Its state is also served as DNS
-by ``sandbox.dns_server`` through :meth:`ZoneStore.view`.
+variant, and injectable faults. Switchable per test on the :class:`ZoneStore`:
+``read_lag`` (GET shows writes N seconds late, independently of DNS), ``quoting``
+("keep" an already-quoted value, or "escape" and re-wrap it), rrsets without a TTL
+(``"ttl": None``) and disabled records (``"is_disabled": True``). Its state is also
+served as DNS by ``sandbox.dns_server`` through :meth:`ZoneStore.view`, each view on
+its own delay.
 """
 
 from __future__ import annotations
@@ -32,7 +36,10 @@ CONFLICT_MESSAGE = (
 )
 
 SETUP_AGE = 1e6  # zones added by a test are visible at once, at every delay
-Zone = dict[tuple[str, str], dict[str, Any]]  # (name, type) -> {"ttl": int, "records": [str]}
+NEW_RRSET_TTL = 14400  # what a PUT without "ttl" gives a new rrset
+DNS_TTL = 14400  # what DNS serves for an rrset the API holds without a TTL
+# (name, type) -> {"ttl": int | None, "records": [str], "disabled": [str]}
+Zone = dict[tuple[str, str], dict[str, Any]]
 
 
 def quote_txt(value: str) -> str:
@@ -40,6 +47,16 @@ def quote_txt(value: str) -> str:
     if len(value) >= 2 and value.startswith('"') and value.endswith('"'):
         return value
     return f'"{value}"'
+
+
+def escape_txt(value: str) -> str:
+    """TXT contents as an API that escapes its input stores them: ``"x"`` becomes ``"\\"x\\""``."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def stored_txt(value: str, quoting: str) -> str:
+    """A TXT value sent in a write, as the API stores it under ``quoting``."""
+    return escape_txt(value) if quoting == "escape" else quote_txt(value)
 
 
 def bare_txt(value: str) -> str:
@@ -81,7 +98,8 @@ class ZoneStore:
 
     def __init__(self, zones: Mapping[str, Iterable[Mapping[str, Any]]] = ()) -> None:
         self.lock = threading.RLock()
-        self.read_lag = 0.0
+        self.read_lag = 0.0  # seconds the API's GET lags writes (DNS views have their own)
+        self.quoting = "keep"  # "keep" or "escape": what a write does to a quoted TXT value
         initial = {name.lower(): _zone_from_rrsets(rrsets) for name, rrsets in dict(zones).items()}
         self._history: list[tuple[float, dict[str, Zone]]] = [(0.0, initial)]
 
@@ -93,6 +111,7 @@ class ZoneStore:
             state = {name.lower(): _zone_from_rrsets(rrsets) for name, rrsets in zones.items()}
             self._history = [(time.monotonic() - SETUP_AGE, state)]
             self.read_lag = 0.0
+            self.quoting = "keep"
 
     def latest(self) -> dict[str, Zone]:
         """The server's own truth, including writes not yet visible to readers."""
@@ -100,7 +119,7 @@ class ZoneStore:
             return self._history[-1][1]
 
     def visible(self, delay: float = 0.0) -> dict[str, Zone]:
-        """State as seen ``delay`` seconds after the fact (read lag and NS delay)."""
+        """State as seen ``delay`` seconds after the fact (a nameserver's delay)."""
         cutoff = time.monotonic() - delay
         with self.lock:
             for stamp, state in reversed(self._history):
@@ -113,9 +132,13 @@ class ZoneStore:
         with self.lock:
             return [state for _, state in self._history]
 
+    def api_visible(self) -> dict[str, Zone]:
+        """State as the API's GET shows it: ``read_lag`` seconds late."""
+        return self.visible(self.read_lag)
+
     def commit(self, state: dict[str, Zone]) -> None:
         with self.lock:
-            self._history.append((time.monotonic() + self.read_lag, state))
+            self._history.append((time.monotonic(), state))
             del self._history[:-200]
 
     def add_zone(self, zone: str, rrsets: Iterable[Mapping[str, Any]]) -> None:
@@ -132,7 +155,7 @@ class ZoneStore:
 
     def view(self, delay: float = 0.0) -> Any:
         """A callable for ``sandbox.dns_server.DnsStub``: all zones as of ``delay`` seconds ago."""
-        return lambda: {name: rrsets_of(z) for name, z in self.visible(delay).items()}
+        return lambda: {name: rrsets_of(z, dns=True) for name, z in self.visible(delay).items()}
 
     def dump(self, zone: str) -> str:
         """Canonical bytes of a zone, to prove it is unchanged."""
@@ -157,24 +180,27 @@ def _zone_from_rrsets(rrsets: Iterable[Mapping[str, Any]]) -> Zone:
     zone: Zone = {}
     for rrset in rrsets:
         rtype = str(rrset["type"]).upper()
-        records = [r["content"] if isinstance(r, Mapping) else r for r in rrset["records"]]
-        if rtype == "TXT":
-            records = [quote_txt(r) for r in records]
-        zone[(str(rrset["name"]).lower(), rtype)] = {"ttl": int(rrset.get("ttl", 14400)),
-                                                     "records": records}
+        items = [r if isinstance(r, Mapping) else {"content": r} for r in rrset["records"]]
+        records = [quote_txt(r["content"]) if rtype == "TXT" else r["content"] for r in items]
+        disabled = [c for c, r in zip(records, items, strict=True) if r.get("is_disabled")]
+        ttl = rrset.get("ttl", 14400)  # "ttl": None makes an rrset the API shows without one
+        zone[(str(rrset["name"]).lower(), rtype)] = {
+            "ttl": None if ttl is None else int(ttl), "records": records, "disabled": disabled}
     return zone
 
 
-def rrsets_of(zone: Zone) -> list[dict[str, Any]]:
-    return [
-        {
-            "name": name,
-            "type": rtype,
-            "ttl": data["ttl"],
-            "records": [{"content": c, "is_disabled": False} for c in data["records"]],
-        }
-        for (name, rtype), data in sorted(zone.items())
-    ]
+def rrsets_of(zone: Zone, dns: bool = False) -> list[dict[str, Any]]:
+    """The zone as the API's GET shows it (no "ttl" key when it has none), or for DNS."""
+    shown = []
+    for (name, rtype), data in sorted(zone.items()):
+        rrset: dict[str, Any] = {"name": name, "type": rtype}
+        if data["ttl"] is not None or dns:
+            rrset["ttl"] = DNS_TTL if data["ttl"] is None else data["ttl"]
+        disabled = data.get("disabled", [])
+        rrset["records"] = [{"content": c, "is_disabled": c in disabled}
+                            for c in data["records"]]
+        shown.append(rrset)
+    return shown
 
 
 class ApiError(Exception):
@@ -213,8 +239,9 @@ class HostingerApi:
         raise ApiError(405, "Method not allowed")
 
     def _get(self, zone: str) -> tuple[int, Any]:
-        if zone in self.store.visible():
-            return 200, self.store.rrsets(zone)
+        state = self.store.api_visible()
+        if zone in state:
+            return 200, rrsets_of(state[zone])
         return self._not_a_zone(zone)
 
     def _not_a_zone(self, zone: str) -> tuple[int, Any]:
@@ -237,16 +264,18 @@ class HostingerApi:
     def _update(self, zone: str, body: Any, apply: bool) -> tuple[int, Any]:
         with self.store.lock:
             current = self._require_zone(zone)
-            overwrite, rrsets = _validate_update(body)
+            overwrite, rrsets = _validate_update(body, self.store.quoting)
             new = copy.deepcopy(current)
             for rrset in rrsets:
                 key = (rrset["name"], rrset["type"])
                 self._check_conflicts(zone, key, rrset, new, overwrite)
-                if overwrite or key not in new:
-                    new[key] = {"ttl": rrset["ttl"], "records": rrset["records"]}
+                old = new.get(key)
+                ttl = rrset["ttl"] or (old["ttl"] if old else NEW_RRSET_TTL)
+                if overwrite or old is None:  # a write cannot make a record disabled
+                    new[key] = {"ttl": ttl, "records": rrset["records"], "disabled": []}
                 else:
-                    new[key] = {"ttl": rrset["ttl"],
-                                "records": new[key]["records"] + rrset["records"]}
+                    new[key] = {"ttl": ttl, "records": old["records"] + rrset["records"],
+                                "disabled": old.get("disabled", [])}
             if apply:
                 state = dict(self.store.latest())
                 state[zone] = new
@@ -285,7 +314,7 @@ class HostingerApi:
         return 200, {"message": "Request accepted"}
 
 
-def _validate_update(body: Any) -> tuple[bool, list[dict[str, Any]]]:
+def _validate_update(body: Any, quoting: str) -> tuple[bool, list[dict[str, Any]]]:
     if not isinstance(body, dict) or not isinstance(body.get("zone"), list) or not body["zone"]:
         raise ApiError(422, "The zone field is required.",
                        {"zone": ["The zone field is required."]})
@@ -298,8 +327,8 @@ def _validate_update(body: Any) -> tuple[bool, list[dict[str, Any]]]:
         rtype = rrset["type"].upper()
         records = [r["content"] for r in rrset["records"]]
         if rtype == "TXT":
-            records = [quote_txt(r) for r in records]
-        rrsets.append({"name": rrset["name"].lower(), "type": rtype, "ttl": rrset["ttl"],
+            records = [stored_txt(r, quoting) for r in records]
+        rrsets.append({"name": rrset["name"].lower(), "type": rtype, "ttl": rrset.get("ttl"),
                        "records": records})
     return bool(overwrite), rrsets
 
@@ -312,8 +341,8 @@ def _rrset_problems(rrset: Any) -> list[str]:
         problems.append("The name field is required.")
     if not isinstance(rrset.get("type"), str):
         problems.append("The type field is required.")
-    if not isinstance(rrset.get("ttl"), int) or rrset["ttl"] <= 0:
-        problems.append("The ttl field must be a positive integer.")
+    if "ttl" in rrset and (not isinstance(rrset["ttl"], int) or rrset["ttl"] <= 0):
+        problems.append("The ttl field must be a positive integer.")  # optional, never 0
     records = rrset.get("records")
     if (not isinstance(records, list) or not records
             or not all(isinstance(r, dict) and isinstance(r.get("content"), str) for r in records)):
@@ -464,6 +493,12 @@ class HostingerStub:
                headers: dict[str, str]) -> None:
         with self._lock:
             self.calls.append(Call(method, path, body, status, headers, time.monotonic()))
+
+    def calls_to(self, zone: str) -> list[Call]:
+        """Requests to one zone's URL (any method), to count them."""
+        with self._lock:
+            return [c for c in self.calls
+                    if unquote(c.path.removeprefix(ZONES_PREFIX)).lower() == zone.lower()]
 
     def calls_summary(self) -> list[str]:
         """Calls as "METHOD zone" strings, for exact-count assertions."""

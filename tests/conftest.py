@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from certbot._internal.display import obj as display_obj
 
+from certbot_dns_hostinger.hostinger_wait import clear_holds
 from sandbox.accounts import TOKEN, account_zones
 from sandbox.hostinger_api import HostingerStub, ZoneStore
 
@@ -39,3 +40,11 @@ def display() -> Iterator[io.StringIO]:
     output = io.StringIO()
     display_obj.set_display(display_obj.NoninteractiveDisplay(output))
     yield output
+
+
+@pytest.fixture(autouse=True)
+def no_holds() -> Iterator[None]:
+    """Each test starts as a new certbot process: no API URL on hold after a long Retry-After."""
+    clear_holds()
+    yield
+    clear_holds()

@@ -25,6 +25,8 @@ from certbot.tests import acme_util
 from certbot.tests import util as test_util
 
 from certbot_dns_hostinger.dns_hostinger import Authenticator
+from certbot_dns_hostinger.hostinger_http import token_fingerprint
+from certbot_dns_hostinger.hostinger_wait import clear_holds
 from certbot_dns_hostinger.journal import JOURNAL_NAME
 from sandbox.accounts import TOKEN, account_zones
 from sandbox.dns_server import DnsStub, delegated_view
@@ -194,8 +196,11 @@ def test_cleanup_failure_warns_with_leftover_names_and_keeps_journal(
     assert "_acme-challenge.mail.example.com" in warning[0].getMessage()
     assert "invalid or has expired" in warning[0].getMessage()
     journal = json.loads((Path(auth.config.work_dir) / JOURNAL_NAME).read_text())
+    written_at = journal[0].pop("written_at")
     assert journal == [{"api_url": api.url, "zone": "example.com",
-                        "name": "_acme-challenge.mail", "value": validation(achall)}]
+                        "name": "_acme-challenge.mail", "value": validation(achall),
+                        "account": token_fingerprint(TOKEN), "seen": False}]
+    assert abs(written_at - time.time()) < 60
 
 
 def test_interrupted_run_leftovers_are_removed_next_time(
@@ -218,6 +223,101 @@ def test_interrupted_run_leftovers_are_removed_next_time(
     nextrun.cleanup([fresh])
     assert dumps(store) == before
     assert not journal.exists()
+
+
+# -- long rate limits, read lag, several accounts ----------------------------------------------
+
+
+def test_long_retry_after_while_adding_stops_and_cleanup_sends_nothing(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore
+) -> None:
+    before = dumps(store)
+    api.inject(Fault(method="PUT", path="example.com", status=429, times=50,
+                     headers={"Retry-After": "3600"}))
+    achall = make_achall("mail.example.com")
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([achall])
+    message = str(caught.value)
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    assert message.startswith("Hostinger rate-limited the API token while adding TXT records "
+                              "for zone example.com and asked to wait ")
+    assert " UTC); no further request was sent. 1 challenge TXT value(s) may remain at " \
+        f"_acme-challenge.mail.example.com; they are kept in {journal} and the next run " \
+        "removes them." in message
+    assert "\n" not in message
+    sent = len(api.calls)
+    auth.cleanup([achall])
+    assert len(api.calls) == sent == len(api.calls_to("example.com")) + 1  # + discovery GET
+    assert len(json.loads(journal.read_text())) == 1
+    # the stand-in applied the refused write: the next run (a new process) removes it
+    clear_holds()
+    api.faults.clear()
+    nextrun = make_auth(auth.config.dns_hostinger_credentials, Path(auth.config.work_dir))
+    fresh = make_achall("mail.example.com")
+    nextrun.perform([fresh])
+    nextrun.cleanup([fresh])
+    assert dumps(store) == before and not journal.exists()
+
+
+def test_long_retry_after_before_any_write_says_nothing_was_left(
+    auth: Authenticator, api: HostingerStub
+) -> None:
+    api.inject(Fault(method="GET", status=429, times=50, headers={"Retry-After": "600"}))
+    achall = make_achall("mail.example.com")
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([achall])
+    assert "asked to wait 10 min 0 s (until " in str(caught.value)
+    assert str(caught.value).endswith("; no further request was sent. Nothing was left "
+                                      "behind in the zones.")
+    auth.cleanup([achall])
+    assert len(api.calls) == 1
+    assert not (Path(auth.config.work_dir) / JOURNAL_NAME).exists()
+
+
+def test_cleanup_waits_for_a_lagging_read(auth: Authenticator, api: HostingerStub,
+                                          store: ZoneStore) -> None:
+    before = dumps(store)
+    store.read_lag = 2.0
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    auth.cleanup([achall])
+    assert dumps(store) == before
+    assert not (Path(auth.config.work_dir) / JOURNAL_NAME).exists()
+    assert api.calls_summary().count("GET example.com") >= 3  # discovery, then re-reads
+
+
+def test_another_accounts_leftovers_are_neither_touched_nor_dropped(
+    store: ZoneStore, tmp_path: Path
+) -> None:
+    other_token = "hst-other-account-token-77aa"
+    with HostingerStub(store, [TOKEN, other_token]) as stub:
+        def credentials(token: str, name: str) -> Path:
+            path = tmp_path / name
+            path.write_text(f"dns_hostinger_api_token = {token}\n"
+                            f"dns_hostinger_api_url = {stub.url}\n")
+            path.chmod(0o600)
+            return path
+        before = dumps(store)
+        first = make_achall("mail.example.com")
+        make_auth(credentials(other_token, "other.ini"), tmp_path / "work").perform([first])
+        journal = tmp_path / "work" / JOURNAL_NAME
+        assert json.loads(journal.read_text())[0]["account"] == token_fingerprint(other_token)
+        assert other_token not in journal.read_text()
+
+        stub.reset_calls()
+        mine = make_auth(credentials(TOKEN, "mine.ini"), tmp_path / "work")
+        achall = make_achall("mail.example.co.uk")
+        mine.perform([achall])
+        mine.cleanup([achall])
+        assert store.txt("example.com", "_acme-challenge.mail") == [validation(first)]
+        assert [e["value"] for e in json.loads(journal.read_text())] == [validation(first)]
+        assert "GET example.com" not in stub.calls_summary()
+
+        again = make_auth(credentials(other_token, "other.ini"), tmp_path / "work")
+        fresh = make_achall("mail.example.co.uk")
+        again.perform([fresh])
+        again.cleanup([fresh])
+        assert dumps(store) == before and not journal.exists()
 
 
 # -- errors before anything is written -----------------------------------------------------
@@ -351,6 +451,23 @@ def test_cname_loop_is_reported(auth: Authenticator, store: ZoneStore, api: Host
                                     "records": [{"content": "_acme-challenge.mail.example.com."}]}])
     with pytest.raises(errors.PluginError, match="CNAME loop"):
         auth.perform([make_achall("mail.example.com")])
+    assert_nothing_written(api)
+
+
+def test_cname_loop_in_mixed_case_is_reported(credentials: Path, tmp_path: Path,
+                                              store: ZoneStore, api: HostingerStub) -> None:
+    outside = {"example.org": [
+        {"name": "_acme-challenge.mail", "type": "CNAME", "ttl": 300,
+         "records": [{"content": "Loop.Example.ORG."}]},
+        {"name": "loop", "type": "CNAME", "ttl": 300,
+         "records": [{"content": "_ACME-Challenge.Mail.example.org."}]},
+    ]}
+    with DnsStub(lambda: outside) as server:
+        auth = make_auth(credentials, tmp_path / "work", nameservers=f"127.0.0.1:{server.port}")
+        with pytest.raises(errors.PluginError) as caught:
+            auth.perform([make_achall("mail.example.org")])
+    assert str(caught.value) == ("CNAME loop at _acme-challenge.mail.example.org -> "
+                                 "loop.example.org -> _acme-challenge.mail.example.org.")
     assert_nothing_written(api)
 
 

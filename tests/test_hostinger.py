@@ -5,16 +5,18 @@ from __future__ import annotations
 import time
 
 import pytest
+import requests
 
 from certbot_dns_hostinger import __version__
 from certbot_dns_hostinger.hostinger import HostingerClient
 from certbot_dns_hostinger.hostinger_http import (
     HostingerError,
+    RateLimitedError,
     TokenRejectedError,
     check_api_url,
-    parse_retry_after,
 )
 from certbot_dns_hostinger.hostinger_records import relative_name, unquote_txt, zone_candidates
+from certbot_dns_hostinger.hostinger_wait import parse_retry_after
 from sandbox.accounts import TOKEN
 from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
 
@@ -168,9 +170,74 @@ def test_add_next_to_others_value_keeps_its_ttl(client: HostingerClient, api: Ho
     client.remove_txt_values("example.com", {"_acme-challenge": ["ours"]})
     assert store.dump("example.com") == before
     assert api.calls_summary()[-2:] == ["GET example.com", "PUT example.com"]
-    assert api.calls[-1].body == {"overwrite": True, "zone": [
+    assert api.calls[-1].body == {"overwrite": True, "zone": [  # bare, TTL as read
         {"name": "_acme-challenge", "type": "TXT", "ttl": 300,
-         "records": [{"content": '"someone-else"'}]}]}
+         "records": [{"content": "someone-else"}]}]}
+
+
+@pytest.mark.parametrize("quoting", ["keep", "escape"])
+def test_others_value_survives_byte_for_byte_under_either_quoting(
+    client: HostingerClient, api: HostingerStub, store: ZoneStore, quoting: str
+) -> None:
+    store.add_zone("example.com", [{"name": "_acme-challenge", "type": "TXT", "ttl": 300,
+                                    "records": [{"content": "someone-elses-value"}]}])
+    store.quoting = quoting
+    before = store.dump("example.com")
+    client.add_txt_values("example.com", {"_acme-challenge": ["ours"]}, 60)
+    assert api.calls[-1].body["zone"][0]["records"] == [{"content": "ours"}]  # never others'
+    client.remove_txt_values("example.com", {"_acme-challenge": ["ours"]})
+    assert api.calls_summary()[-1] == "PUT example.com"
+    assert store.dump("example.com") == before
+
+
+def test_escaping_stand_in_grows_quotes_on_a_quoted_write_back(
+    api: HostingerStub, store: ZoneStore
+) -> None:
+    """What the test above would catch: writing back the quoted form as read."""
+    store.quoting = "escape"
+    requests.put(f"{api.url}/api/dns/v1/zones/example.com", timeout=5,
+                 headers={"Authorization": f"Bearer {TOKEN}"},
+                 json={"overwrite": True, "zone": [{"name": "x", "type": "TXT", "ttl": 60,
+                                                    "records": [{"content": '"v"'}]}]})
+    assert store.latest()["example.com"][("x", "TXT")]["records"] == ['"\\"v\\""']
+
+
+def test_rrset_without_ttl_gets_no_ttl_in_any_body(client: HostingerClient, api: HostingerStub,
+                                                   store: ZoneStore) -> None:
+    store.add_zone("example.com", [{"name": "_acme-challenge", "type": "TXT", "ttl": None,
+                                    "records": [{"content": "someone-else"}]}])
+    before = store.dump("example.com")
+    assert '"ttl"' not in before
+    client.add_txt_values("example.com", {"_acme-challenge": ["ours"]}, 60)
+    assert api.calls[-1].body["zone"] == [{"name": "_acme-challenge", "type": "TXT",
+                                           "records": [{"content": "ours"}]}]
+    client.remove_txt_values("example.com", {"_acme-challenge": ["ours"]})
+    assert api.calls[-1].body["zone"] == [{"name": "_acme-challenge", "type": "TXT",
+                                           "records": [{"content": "someone-else"}]}]
+    assert store.dump("example.com") == before
+
+
+def test_stand_in_refuses_ttl_zero(api: HostingerStub) -> None:
+    """So a client that sent 0 for a missing TTL would fail the test above."""
+    answer = requests.put(f"{api.url}/api/dns/v1/zones/example.com", timeout=5,
+                          headers={"Authorization": f"Bearer {TOKEN}"},
+                          json={"overwrite": True, "zone": [{"name": "x", "type": "TXT",
+                                                             "ttl": 0,
+                                                             "records": [{"content": "v"}]}]})
+    assert answer.status_code == 422
+
+
+def test_disabled_record_blocks_the_write_back(client: HostingerClient, api: HostingerStub,
+                                               store: ZoneStore) -> None:
+    store.add_zone("example.com", [{"name": "_acme-challenge", "type": "TXT", "ttl": 300,
+                                    "records": [{"content": "paused", "is_disabled": True},
+                                                {"content": "ours"}]}])
+    before = store.dump("example.com")
+    blocked = client.remove_txt_values("example.com", {"_acme-challenge": ["ours"]})
+    assert blocked == {"_acme-challenge": "its record set also holds a disabled record, which "
+                                          "the API cannot write back"}
+    assert api.calls_summary() == ["GET example.com"]
+    assert store.dump("example.com") == before
 
 
 def test_remove_deletes_emptied_rrsets_in_one_call(client: HostingerClient, api: HostingerStub,
@@ -283,13 +350,38 @@ def test_transient_statuses_are_retried(client: HostingerClient, api: HostingerS
     assert 0.5 <= sleeps[0] <= 1.0 and 1.0 <= sleeps[1] <= 2.0
 
 
-def test_retry_after_is_honoured_and_capped(client: HostingerClient, api: HostingerStub,
-                                            sleeps: Sleeps) -> None:
+def test_retry_after_up_to_a_minute_is_honoured(client: HostingerClient, api: HostingerStub,
+                                                sleeps: Sleeps) -> None:
     api.inject(Fault(method="GET", status=429, body="Too Many Attempts.",
                      headers={"Retry-After": "3"}),
-               Fault(method="GET", status=429, headers={"Retry-After": "3600"}))
+               Fault(method="GET", status=429, headers={"Retry-After": "60"}))
     assert client.zone_records("example.com")
     assert sleeps == [3.0, 60.0]
+
+
+@pytest.mark.parametrize("header", ["3600", "HTTP-DATE"])
+def test_long_retry_after_stops_at_once_and_for_the_whole_process(
+    client: HostingerClient, api: HostingerStub, sleeps: Sleeps, header: str
+) -> None:
+    if header == "HTTP-DATE":
+        header = time.strftime("%a, %d %b %Y %H:%M:%S GMT", time.gmtime(time.time() + 3600))
+    api.inject(Fault(method="GET", status=429, times=10, body="Too Many Attempts.",
+                     headers={"Retry-After": header}))
+    started = time.time()
+    with pytest.raises(RateLimitedError) as caught:
+        client.zone_records("example.com")
+    message = str(caught.value)
+    assert message.startswith("Hostinger rate-limited the API token while reading records for "
+                              "zone example.com and asked to wait ")
+    assert "59 min" in message or "60 min" in message
+    until = time.strftime("%Y-%m-%d %H:%M", time.gmtime(started + 3600))
+    assert f"(until {until}" in message and " UTC)" in message
+    assert caught.value.until >= started + 3590
+    assert len(api.calls) == 1 and not sleeps
+    other = HostingerClient(TOKEN, api.url, sleep=sleeps)  # e.g. the next certificate
+    with pytest.raises(RateLimitedError, match="so nothing more is sent"):
+        other.remove_txt_values("example.com", {"_acme-challenge": ["v"]})
+    assert len(api.calls) == 1
 
 
 def test_persistent_html_errors_give_one_line_with_excerpt(client: HostingerClient,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from sandbox.accounts import TOKEN, account_zones
 from sandbox.billionmail_host import BillionMailHost
 from sandbox.ca import ThrowawayCA, certificate_info
 from sandbox.dns_server import DnsStub
+from sandbox.hostinger_api import Fault
 from sandbox.stack import (
     DEBIAN_CERTBOT,
     DEBIAN_PYTHON,
@@ -143,6 +146,71 @@ def test_killed_run_leftovers_are_removed_by_the_next_run(sandbox: Sandbox) -> N
     result = sandbox.issue(["mail.example.com"], cert_name="killed")
     assert_issued(sandbox, result, "killed", ["mail.example.com"])
     assert sandbox.store.txt("example.com", "_acme-challenge.mail") == ["another-client"]
+    assert sandbox.dumps() == before
+
+
+@pytest.fixture(scope="module")
+def slow_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """A sandbox whose slower nameserver, the one Pebble asks, serves writes 8 s late."""
+    with Sandbox(tmp_path_factory.mktemp("slow-dns"), delays=(0.0, 8.0)) as running:
+        yield running
+
+
+@pytest.mark.parametrize("names", [["mail.example.com"], ["example.com", "*.example.com"]])
+def test_failed_run_under_read_lag_then_a_normal_run_leave_every_zone_unchanged(
+    slow_dns: Sandbox, names: list[str]
+) -> None:
+    slow_dns.reset()
+    shutil.rmtree(slow_dns.config_dir / "accounts", ignore_errors=True)
+    journal = slow_dns.root / "certbot" / "work" / "dns-hostinger-pending.json"
+    before = slow_dns.dumps()
+    slow_dns.store.read_lag = 4.0  # the API's GET shows each write 4 s late
+    cert_name = "lag-" + names[-1].replace("*", "wildcard")
+    failed = slow_dns.issue(names, cert_name=cert_name, propagation_seconds=0,
+                            extra=["--dns-hostinger-propagation-check", "off"])
+    assert failed.returncode != 0  # Pebble asked before the nameserver served the value
+    assert any(call.startswith("PUT ") for call in slow_dns.api.calls_summary())
+    assert slow_dns.leftover_values(before) == []  # cleanup read again until it showed
+    assert not journal.exists()
+    result = slow_dns.issue(names, cert_name=cert_name)
+    assert_issued(slow_dns, result, cert_name, names)
+    assert slow_dns.dumps() == before
+    assert not journal.exists()
+
+
+def test_long_retry_after_fails_within_seconds_and_the_next_run_heals(sandbox: Sandbox) -> None:
+    before = sandbox.dumps()
+    sandbox.api.inject(Fault(method="PUT", path="example.com", status=429, times=100,
+                             body=json.dumps({"message": "Too Many Attempts."}),
+                             headers={"Retry-After": "3600"}))
+    started = time.monotonic()
+    result = sandbox.issue(["mail.example.com"], cert_name="rate-limited")
+    assert time.monotonic() - started < 60  # a safety net; the count below is the check
+    assert result.returncode != 0
+    calls = sandbox.api.calls_to("example.com")
+    assert len(calls) <= 2 and [call.status for call in calls].count(429) == 1
+    assert calls[-1].status == 429  # nothing after the 429, cleanup included
+    assert ("Hostinger rate-limited the API token while adding TXT records for zone "
+            "example.com and asked to wait 60 min 0 s (until ") in result.stderr
+    assert "Traceback" not in result.stderr
+    assert TOKEN not in sandbox.text_seen_by_user(result)
+    sandbox.api.faults.clear()
+    healed = sandbox.issue(["mail.example.com"], cert_name="rate-limited")
+    assert_issued(sandbox, healed, "rate-limited", ["mail.example.com"])
+    assert sandbox.dumps() == before
+
+
+def test_foreign_value_survives_byte_for_byte_under_an_escaping_api(sandbox: Sandbox) -> None:
+    zones = account_zones()
+    zones["example.com"].append({"name": "_acme-challenge.mail", "type": "TXT", "ttl": 300,
+                                 "records": [{"content": "someone-elses-value"}]})
+    sandbox.store.reset(zones)
+    sandbox.store.quoting = "escape"  # a quoted value sent back would grow quotes
+    before = sandbox.dumps()
+    result = sandbox.issue(["mail.example.com"], cert_name="escaping")
+    assert_issued(sandbox, result, "escaping", ["mail.example.com"])
+    assert any(call.method == "PUT" and call.body.get("overwrite") is True
+               for call in sandbox.api.calls)  # the write-back happened
     assert sandbox.dumps() == before
 
 

@@ -16,8 +16,8 @@ REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "certbot_dns_hostinger"
 MAX_MODULE_LINES = 300
 # Modules of the package that must not know certbot (nor the glue that uses them).
-CERTBOT_FREE = ("hostinger", "hostinger_http", "hostinger_records", "propagation", "journal",
-                "billionmail", "discovery", "dns_lookup")
+CERTBOT_FREE = ("hostinger", "hostinger_http", "hostinger_records", "hostinger_wait",
+                "propagation", "journal", "cleanup", "billionmail", "discovery", "dns_lookup")
 # DNS modules: neither the Hostinger client nor discovery (arrows: discovery -> DNS).
 DNS_ONLY = ("dns_lookup", "propagation")
 

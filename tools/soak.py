@@ -2,8 +2,9 @@
 
 One sandbox and one certbot config/work directory for the whole soak, as on a server
 renewing night after night. Each run gets at most one injected misbehaviour of the API
-stand-in (429 with and without Retry-After, 5xx HTML pages, dropped connections, an
-answer slower than the read timeout, read-after-write lag, 401 on the cleanup call) or
+stand-in (429 with and without Retry-After, a 429 asking to wait an hour, 5xx HTML
+pages, dropped connections, an answer slower than the read timeout, GET lagging writes
+by 4 s or by longer than cleanup waits, 401 on the cleanup call) or
 is killed with SIGKILL after its TXT value is written. A final run without faults must
 leave every zone byte-identical to the start. Prints: issued, failed with a clear
 error, failed unclearly, zones changed, leftover challenge values, token sightings;
@@ -31,8 +32,8 @@ NAME_SETS = [["mail.example.com"], ["mail.example.com", "mail.news.example.com"]
              ["example.com", "*.example.com"], ["mail.example.co.uk"]]
 OTHER_VALUE = "another-client-keeps-this"
 HTML = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
-FAULTS = ["none", "none", "429-retry-after", "429", "500-html", "503-persistent", "drop",
-          "lag", "401-on-cleanup", "kill", "slow"]
+FAULTS = ["none", "none", "429-retry-after", "429", "429-wait-an-hour", "500-html",
+          "503-persistent", "drop", "lag", "lag-long", "401-on-cleanup", "kill", "slow"]
 UNCLEAR_MARKERS = ("Traceback", "An unexpected error occurred")
 
 
@@ -105,6 +106,8 @@ def inject(sandbox: Sandbox, fault: str, rng: random.Random) -> None:
         "429-retry-after": Fault(method=method, status=429, body=json_error,
                                  headers={"Retry-After": "1"}),
         "429": Fault(method=method, status=429, body=json_error),
+        "429-wait-an-hour": Fault(method=method, status=429, body=json_error, times=100,
+                                  headers={"Retry-After": "3600"}),
         "500-html": Fault(method=method, status=500, body=HTML, content_type="text/html",
                           times=rng.randint(1, 2)),
         "503-persistent": Fault(method=method, status=503, body=HTML, content_type="text/html",
@@ -115,7 +118,9 @@ def inject(sandbox: Sandbox, fault: str, rng: random.Random) -> None:
                                 body=json.dumps({"message": "Unauthenticated."})),
     }
     if fault == "lag":
-        sandbox.store.read_lag = 3.0
+        sandbox.store.read_lag = 4.0
+    elif fault == "lag-long":
+        sandbox.store.read_lag = 30.0  # longer than cleanup re-reads: the next run removes
     elif fault in faults:
         sandbox.api.inject(faults[fault])
 

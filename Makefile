@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 
-.PHONY: help demo test lint typecheck unit docs bench soak dist system-deps clean
+.PHONY: help demo test lint typecheck unit docs bench soak dist deb system-deps build-deps clean
 
 help:
 	@echo "make demo    issue a certificate end to end in a local sandbox"
@@ -14,9 +14,13 @@ help:
 	@echo "make bench   benchmark propagation waits and API calls (prints a table)"
 	@echo "make soak    30+ sandbox issuances with random faults (prints a summary)"
 	@echo "make dist    build the sdist and wheel into dist/"
+	@echo "make deb     build dist/python3-certbot-dns-hostinger_<version>-1_all.deb"
 
 system-deps:
 	@sh tools/install-system-deps.sh
+
+build-deps:
+	@sh tools/install-build-deps.sh
 
 $(READY): setup.cfg pyproject.toml | system-deps
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +45,7 @@ unit: $(READY)
 docs: $(READY)
 	$(BIN)/sphinx-build -q -W --keep-going -b html docs docs/_build/html
 
-test: system-deps $(READY)
+test: system-deps build-deps $(READY)
 	$(MAKE) --no-print-directory lint typecheck docs
 	$(BIN)/pytest
 
@@ -57,6 +61,10 @@ soak: system-deps $(READY)
 dist: $(READY)
 	rm -rf dist
 	$(BIN)/python -m build --outdir dist .
+
+# Debian's tools and Python only: no venv needed, the checkout stays clean (see debian/).
+deb: build-deps
+	@sh tools/build-deb.sh dist
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info docs/_build .mypy_cache .ruff_cache .pytest_cache

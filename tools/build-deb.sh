@@ -36,5 +36,6 @@ tar -C "$repo" -c --exclude-vcs --exclude=./.venv --exclude=./build --exclude=./
 deb="python3-certbot-dns-hostinger_${debian}_all.deb"
 lintian --fail-on error,warning --info "$scratch/$deb"
 mkdir -p "$outdir"
+rm -f "$outdir"/python3-certbot-dns-hostinger_*_all.deb  # one package for `apt install ./dist/...*.deb`
 mv "$scratch/$deb" "$outdir/"
 echo "$outdir/$deb"

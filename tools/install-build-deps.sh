@@ -20,7 +20,8 @@ else
     exit 1
 fi
 echo "Installing the build dependencies of debian/control, dpkg-dev and lintian"
-$sudo apt-get -o DPkg::Lock::Timeout=300 update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends \
-    dpkg-dev fakeroot lintian
-DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=300 build-dep -y -q --no-install-recommends ./
+apt="$sudo apt-get -o DPkg::Lock::Timeout=300"
+export DEBIAN_FRONTEND=noninteractive
+$apt update -q
+$apt install -y -q --no-install-recommends dpkg-dev fakeroot lintian
+$apt build-dep -y -q --no-install-recommends ./

@@ -15,6 +15,8 @@ command -v openssl >/dev/null 2>&1 || want openssl
 [ -x /usr/sbin/postfix ] || want postfix
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
 /usr/bin/python3 -m pip --version >/dev/null 2>&1 || want python3-pip
+# Debian 12 and 13 roots for the package tests (tests/test_debian.py).
+command -v mmdebstrap >/dev/null 2>&1 || want mmdebstrap
 
 [ -z "$missing" ] && exit 0
 

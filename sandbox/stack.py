@@ -15,7 +15,6 @@ import atexit
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -32,8 +31,6 @@ from sandbox.hostinger_api import HostingerStub, ZoneStore
 from sandbox.processes import free_port, kill_when, stop_process
 
 PEBBLE = "/usr/bin/pebble"
-DEBIAN_PYTHON = "/usr/bin/python3"
-DEBIAN_CERTBOT = "/usr/bin/certbot"
 READY_TIMEOUT = 60.0
 CERTBOT_TIMEOUT = 600.0
 DEFAULT_PROPAGATION_LIMIT = 120
@@ -278,22 +275,3 @@ def _challenge_values(zone: str, dump: str) -> set[str]:
             if rrset["type"] == "TXT" and rrset["name"].startswith("_acme-challenge")
             for record in rrset["records"]}
 
-
-def install_for_debian_certbot(target: Path, source: Path) -> dict[str, str]:
-    """Install this plugin's wheel for Debian's certbot the documented way, into ``target``.
-
-    The docs say ``sudo python3 -m pip install --no-deps --break-system-packages``; this
-    runs Debian's own pip the same way but with ``--target``, so the test leaves
-    /usr/local alone. :returns: the environment that makes /usr/bin/certbot see it.
-    """
-    if target.exists():
-        shutil.rmtree(target)
-    wheels = target.parent / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps",
-                    "--no-build-isolation", "--wheel-dir", str(wheels), str(source)],
-                   check=True, timeout=300, capture_output=True)
-    wheel = next(wheels.glob("certbot_dns_hostinger-*.whl"))
-    subprocess.run([DEBIAN_PYTHON, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
-                    "--break-system-packages", "--target", str(target), str(wheel)],
-                   check=True, timeout=300, capture_output=True)
-    return {"PYTHONPATH": str(target)}

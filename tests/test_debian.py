@@ -191,7 +191,7 @@ def test_deb_holds_the_package_its_metadata_the_hook_and_nothing_else(prepared: 
     source = REPO / "certbot_dns_hostinger"
     modules = {f"usr/lib/python3/dist-packages/{path.relative_to(REPO)}"
                for path in source.rglob("*") if path.is_file()
-               and "__pycache__" not in path.parts and path.suffix in (".py", ".typed")}
+               and "__pycache__" not in path.parts and path.suffix != ".pyc"}
     dist_info = f"usr/lib/python3/dist-packages/certbot_dns_hostinger-" \
                 f"{certbot_dns_hostinger.__version__}.dist-info/"
     rest = files - modules - {name for name in files if name.startswith(dist_info)}

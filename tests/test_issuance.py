@@ -15,16 +15,10 @@ from pathlib import Path
 import pytest
 
 from sandbox.accounts import TOKEN, account_zones
-from sandbox.billionmail_host import BillionMailHost
-from sandbox.ca import ThrowawayCA, certificate_info
+from sandbox.ca import certificate_info
 from sandbox.dns_server import DnsStub
 from sandbox.hostinger_api import Fault
-from sandbox.stack import (
-    DEBIAN_CERTBOT,
-    DEBIAN_PYTHON,
-    Sandbox,
-    install_for_debian_certbot,
-)
+from sandbox.stack import Sandbox
 
 pytestmark = pytest.mark.issuance
 REPO = Path(__file__).resolve().parent.parent
@@ -212,35 +206,6 @@ def test_foreign_value_survives_byte_for_byte_under_an_escaping_api(sandbox: San
     assert any(call.method == "PUT" and call.body.get("overwrite") is True
                for call in sandbox.api.calls)  # the write-back happened
     assert sandbox.dumps() == before
-
-
-@pytest.mark.debian
-@pytest.mark.skipif(not Path(DEBIAN_CERTBOT).exists(),
-                    reason="Debian's certbot is not installed (make test installs it)")
-def test_debian_packaged_certbot_issues_end_to_end(tmp_path: Path) -> None:
-    env = install_for_debian_certbot(tmp_path / "site", REPO)
-    version = subprocess.run([DEBIAN_CERTBOT, "--version"], capture_output=True, text=True,
-                             check=True, timeout=60)
-    assert "certbot 2." in version.stdout + version.stderr
-    with Sandbox(tmp_path / "sandbox", delays=(0.0, 0.5)) as sandbox:
-        before = sandbox.dumps()
-        result = sandbox.issue(["mail.example.com", "example.com"], cert_name="debian",
-                               command=[DEBIAN_CERTBOT], env=env)
-        assert_issued(sandbox, result, "debian", ["example.com", "mail.example.com"])
-        assert sandbox.dumps() == before
-        assert TOKEN not in sandbox.text_seen_by_user(result)
-        # The deploy hook runs under Debian's Python and cryptography 38 too.
-        with BillionMailHost(tmp_path / "bm", ThrowawayCA(), services=False) as mail:
-            deployed = subprocess.run(
-                [DEBIAN_PYTHON, "-c", "import sys; from certbot_dns_hostinger.billionmail "
-                 "import main; sys.exit(main())", "--lineage", str(sandbox.lineage("debian")),
-                 "--billionmail-dir", str(mail.tree), "--docker", str(mail.docker),
-                 "--no-verify"], env={**os.environ, **env}, capture_output=True, text=True,
-                timeout=120, check=False)
-            assert deployed.returncode == 0, deployed.stderr
-            assert (mail.tree / "ssl/cert.pem").read_bytes() == \
-                (sandbox.lineage("debian") / "fullchain.pem").read_bytes()
-            assert ["restart", "c0de0001"] in mail.calls()
 
 
 def test_make_demo_issues_and_deploys() -> None:

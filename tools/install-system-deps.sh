@@ -7,14 +7,11 @@ missing=""
 want() { missing="$missing $1"; }
 
 command -v pebble >/dev/null 2>&1 || want pebble
-[ -x /usr/bin/certbot ] || want certbot
-/usr/bin/python3 -c 'import dns.resolver' >/dev/null 2>&1 || want python3-dnspython
 command -v openssl >/dev/null 2>&1 || want openssl
 [ -x /usr/sbin/dovecot ] || want dovecot-imapd
 [ -x /usr/lib/dovecot/pop3-login ] || want dovecot-pop3d
 [ -x /usr/sbin/postfix ] || want postfix
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
-/usr/bin/python3 -m pip --version >/dev/null 2>&1 || want python3-pip
 # Debian 12 and 13 roots for the package tests (tests/test_debian.py).
 command -v mmdebstrap >/dev/null 2>&1 || want mmdebstrap
 

@@ -138,8 +138,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 @pytest.fixture
 def fresh(sandbox: Sandbox) -> Sandbox:
+    """Zones reset and an empty certbot configuration (no account, no lineage), so that
+    ``certbot renew`` renews this test's certificate only."""
     sandbox.reset()
-    shutil.rmtree(sandbox.config_dir / "accounts", ignore_errors=True)
+    shutil.rmtree(sandbox.config_dir, ignore_errors=True)
     return sandbox
 
 
@@ -178,8 +180,9 @@ def test_deb_holds_the_package_its_metadata_the_hook_and_nothing_else(prepared: 
     deb = prepared.deb.result()
     fields = {name: subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True,
                                    text=True, check=True).stdout.strip()
-              for name in ("Package", "Version", "Architecture", "Depends")}
+              for name in ("Package", "Version", "Architecture", "Depends", "Recommends")}
     assert fields["Package"] == PACKAGE and fields["Architecture"] == "all"
+    assert fields["Recommends"] == "certbot"  # /usr/bin/certbot and certbot.timer
     assert fields["Version"] == f"{certbot_dns_hostinger.__version__}-1"
     assert deb.name == f"{PACKAGE}_{fields['Version']}_all.deb"
     assert {item.split()[0] for item in fields["Depends"].split(", ")} == {

@@ -131,6 +131,14 @@ class DebianRoot:
         return subprocess.run([*self.command(), *args], capture_output=True, text=True,
                               env={**os.environ, **(env or {})}, timeout=timeout, check=False)
 
+    def remove(self) -> None:
+        """Delete the root; refuses while anything is mounted inside it."""
+        inside = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text()
+                  .splitlines() if line.split()[4].startswith(f"{self.path}/")]
+        if inside:
+            raise RuntimeError(f"still mounted in {self.path}: {inside}")
+        shutil.rmtree(self.path)
+
     def file(self, path: str) -> Path:
         """Where the root's absolute ``path`` is on the host."""
         return self.path / path.lstrip("/")

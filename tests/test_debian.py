@@ -145,9 +145,20 @@ def fresh(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
-def installed_root(prepared: Prepared, suite: str, path: Path) -> DebianRoot:
+@pytest.fixture
+def scratch() -> Iterator[list[DebianRoot]]:
+    """Roots a test extracts, deleted after it (each takes a few hundred megabytes)."""
+    roots: list[DebianRoot] = []
+    yield roots
+    for root in roots:
+        root.remove()
+
+
+def installed_root(prepared: Prepared, suite: str, scratch: list[DebianRoot],
+                   path: Path) -> DebianRoot:
     """A fresh root of ``suite`` with the package installed by apt from the file."""
     root = DebianRoot.extract(prepared.roots[suite].result(), path)
+    scratch.append(root)
     deb = prepared.deb.result()
     installed = ok(root.run(["apt-get", "install", "-y", str(deb)]))
     # Every dependency is in the root already: apt adds this one package and fetches nothing.
@@ -236,8 +247,9 @@ def renewal_command(root: DebianRoot) -> list[str]:
 @slow
 @pytest.mark.parametrize("suite", SUITES)
 def test_release_certbot_issues_renews_and_runs_the_hook(suite: str, prepared: Prepared,
-                                                         fresh: Sandbox, tmp_path: Path) -> None:
-    root = installed_root(prepared, suite, tmp_path / "root")
+                                                         fresh: Sandbox, tmp_path: Path,
+                                                         scratch: list[DebianRoot]) -> None:
+    root = installed_root(prepared, suite, scratch, tmp_path / "root")
     plugins = ok(root.run(["certbot", "plugins"]))
     assert "* dns-hostinger" in plugins
     assert "certbot_dns_hostinger.dns_hostinger:Authenticator" in plugins
@@ -270,9 +282,9 @@ def test_release_certbot_issues_renews_and_runs_the_hook(suite: str, prepared: P
 
 @slow
 @pytest.mark.parametrize("suite", SUITES)
-def test_purge_leaves_none_of_the_package_files(suite: str, prepared: Prepared,
-                                                tmp_path: Path) -> None:
-    root = installed_root(prepared, suite, tmp_path / "root")
+def test_purge_leaves_none_of_the_package_files(suite: str, prepared: Prepared, tmp_path: Path,
+                                                scratch: list[DebianRoot]) -> None:
+    root = installed_root(prepared, suite, scratch, tmp_path / "root")
     ok(root.run(["certbot", "plugins"]))  # import everything once, as a real run would
     ok(root.run(["billionmail-deploy", "--help"]))
     listed = ok(root.run(["dpkg-query", "-L", PACKAGE])).splitlines()

@@ -23,7 +23,6 @@ from sandbox.cache import cache_dir, key, locked
 
 HERE = Path(__file__).resolve().parent
 CHROOT_EXEC = HERE / "chroot_exec.py"
-FAKE_DOCKER = HERE / "fake_docker.py"
 VARIANT = "apt"
 APT_SOURCES = (Path("/etc/apt/sources.list"), Path("/etc/apt/sources.list.d"))
 HOST_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
@@ -145,14 +144,15 @@ class DebianRoot:
 
 
 def stand_in_docker(docker: Path, state_file: Path, *, python: str = "/usr/bin/python3") -> Path:
-    """A copy of the stand-in ``docker`` that runs on the root's own Python.
+    """A copy of the stand-in ``docker`` (standard library only) on the root's own Python.
 
     ``docker`` and ``state_file`` are those of a :class:`sandbox.billionmail_host.BillionMailHost`
     started with ``services=False``; the copy sits beside ``docker`` (under /tmp, so the root
     sees it at the same path) and records its calls in the same log.
     """
+    for stand_in in HERE.glob("fake_*.py"):  # fake_docker.py and the scripts it imports
+        shutil.copyfile(stand_in, docker.parent / stand_in.name)
     script = docker.parent / "fake_docker.py"
-    shutil.copyfile(FAKE_DOCKER, script)
     wrapper = docker.parent / "docker-in-root"
     wrapper.write_text(f"#!/bin/sh\nexec {python} {script} {state_file} \"$@\"\n")
     wrapper.chmod(0o755)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dns.resolver
 import pytest
 from certbot._internal.display import obj as display_obj
 
@@ -48,3 +49,23 @@ def no_holds() -> Iterator[None]:
     clear_holds()
     yield
     clear_holds()
+
+
+@pytest.fixture
+def use_system_resolver(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], None]:
+    """``use_system_resolver(port)``: ``dns.resolver.Resolver()`` asks 127.0.0.1 on ``port``.
+
+    Tests of the default path use it so that no query leaves the loopback address.
+    """
+    original = dns.resolver.Resolver
+
+    def point_at(port: int) -> None:
+        def make(*args: object, **kwargs: object) -> dns.resolver.Resolver:
+            resolver = original(configure=False)
+            resolver.nameservers = ["127.0.0.1"]
+            resolver.port = port
+            return resolver
+
+        monkeypatch.setattr(dns.resolver, "Resolver", make)
+
+    return point_at

@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 import unittest
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import dns.resolver
 import josepy as jose
 import pytest
 from acme import challenges, messages
@@ -71,19 +70,12 @@ def auth(credentials: Path, tmp_path: Path) -> Authenticator:
 
 
 @pytest.fixture(autouse=True)
-def system_resolver(monkeypatch: pytest.MonkeyPatch, store: ZoneStore) -> Iterator[DnsStub]:
+def system_resolver(use_system_resolver: Callable[[int], None],
+                    store: ZoneStore) -> Iterator[DnsStub]:
     """The "system" resolver (``dns.resolver.Resolver()``) is a loopback stand-in serving
     the account's zones like a recursive resolver (no AA), so nothing leaves 127.0.0.1."""
-    original = dns.resolver.Resolver
     with DnsStub(store.view(), authoritative=False) as resolver:
-
-        def make(*args: Any, **kwargs: Any) -> dns.resolver.Resolver:
-            configured = original(configure=False)
-            configured.nameservers = ["127.0.0.1"]
-            configured.port = resolver.port
-            return configured
-
-        monkeypatch.setattr(dns.resolver, "Resolver", make)
+        use_system_resolver(resolver.port)
         yield resolver
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -305,23 +305,16 @@ def test_when_dns_cannot_tell_the_nameservers_the_run_goes_on(
 
 
 @pytest.fixture
-def system_resolver(monkeypatch: pytest.MonkeyPatch, store: ZoneStore) -> Iterator[DnsStub]:
+def system_resolver(use_system_resolver: Callable[[int], None],
+                    store: ZoneStore) -> Iterator[DnsStub]:
     """``dns.resolver.Resolver()`` asks a loopback stand-in of a recursive resolver."""
     parking = {"dns-parking.com": [
         {"name": "ns1", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.2"}]},
         {"name": "ns2", "type": "A", "ttl": 300, "records": [{"content": "127.0.0.3"}]},
         {"name": "ns2", "type": "AAAA", "ttl": 300, "records": [{"content": "::1"}]},
     ]}
-    original = dns.resolver.Resolver
     with DnsStub(delegated_view(store.view(), {}, parking), authoritative=False) as stub:
-
-        def make(*args: Any, **kwargs: Any) -> dns.resolver.Resolver:
-            resolver = original(configure=False)
-            resolver.nameservers = ["127.0.0.1"]
-            resolver.port = stub.port
-            return resolver
-
-        monkeypatch.setattr(dns.resolver, "Resolver", make)
+        use_system_resolver(stub.port)
         yield stub
 
 

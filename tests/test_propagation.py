@@ -107,17 +107,9 @@ def fake_getaddrinfo(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
 
 
 @pytest.fixture
-def system_resolver(monkeypatch: pytest.MonkeyPatch, ns: DnsStub) -> DnsStub:
+def system_resolver(use_system_resolver: Callable[[int], None], ns: DnsStub) -> DnsStub:
     """Make ``dns.resolver.Resolver()`` ask the stub instead of /etc/resolv.conf."""
-    original = dns.resolver.Resolver
-
-    def make(*args: Any, **kwargs: Any) -> dns.resolver.Resolver:
-        resolver = original(configure=False)
-        resolver.nameservers = ["127.0.0.1"]
-        resolver.port = ns.port
-        return resolver
-
-    monkeypatch.setattr(dns.resolver, "Resolver", make)
+    use_system_resolver(ns.port)
     return ns
 
 

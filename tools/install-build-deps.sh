@@ -11,14 +11,8 @@ if command -v dpkg-checkbuilddeps >/dev/null 2>&1 && dpkg-checkbuilddeps >/dev/n
     exit 0
 fi
 
-if [ "$(id -u)" -eq 0 ]; then
-    sudo=""
-elif command -v sudo >/dev/null 2>&1; then
-    sudo="sudo"
-else
-    echo "error: missing build dependencies of debian/control (run as root or install sudo)" >&2
-    exit 1
-fi
+. tools/as-root.sh
+as_root "missing build dependencies of debian/control"
 echo "Installing the build dependencies of debian/control, dpkg-dev and lintian"
 apt="$sudo apt-get -o DPkg::Lock::Timeout=300"
 export DEBIAN_FRONTEND=noninteractive

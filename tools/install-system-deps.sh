@@ -17,14 +17,8 @@ command -v mmdebstrap >/dev/null 2>&1 || want mmdebstrap
 
 [ -z "$missing" ] && exit 0
 
-if [ "$(id -u)" -eq 0 ]; then
-    sudo=""
-elif command -v sudo >/dev/null 2>&1; then
-    sudo="sudo"
-else
-    echo "error: missing Debian packages:$missing (run as root or install sudo)" >&2
-    exit 1
-fi
+. "$(dirname "$0")/as-root.sh"
+as_root "missing Debian packages:$missing"
 echo "Installing Debian packages:$missing"
 # Postfix must not configure itself as a live mail system; the tests run their own.
 echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections

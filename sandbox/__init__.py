@@ -10,6 +10,8 @@ Not shipped. ``tests/`` and ``tools/`` (``make demo``, ``make bench``, ``make so
 - :mod:`sandbox.billionmail_host`: a BillionMail tree with real Postfix and Dovecot;
 - ``sandbox/fake_docker.py``, ``sandbox/fake_psql.py`` and ``sandbox/panel.py``: the
   stand-in ``docker``, BillionMail's database (``psql``) and panel;
+- :mod:`sandbox.postgres`: a real, throwaway PostgreSQL with BillionMail's ``domain``
+  table, to check the stand-in ``psql`` against;
 - :mod:`sandbox.processes`: free ports, clean stops, timed kills;
 - :mod:`sandbox.default_path`: a run of the default path (system resolver, nameservers on
   port 53) inside a private network namespace;

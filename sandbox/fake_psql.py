@@ -16,6 +16,7 @@ from typing import Any
 
 SOCKET = 'connection to server on socket "/var/run/postgresql/.s.PGSQL.5432" failed'
 COLUMNS = ("domain", "a_record", "active", "create_time")
+NUMERIC = frozenset({"active", "create_time"})
 QUERY = re.compile(r"\s*select\s+(?P<columns>.+?)\s+from\s+domain"
                    r"(?:\s+order\s+by\s+[\w, ]+)?\s*;?\s*", re.IGNORECASE | re.DOTALL)
 
@@ -65,7 +66,12 @@ def _text(value: object) -> str:
 
 def render(columns: list[str], rows: list[list[str]], *, aligned: bool, tuples_only: bool,
            separator: str = "|") -> str:
-    """Rows as psql prints them."""
+    """Rows as psql prints them (checked byte for byte against a real psql 15).
+
+    Aligned output pads every cell to its column's width, numbers to the right; the last
+    column is not padded when it is text. Header names are centred, the extra space of
+    an odd padding on the right.
+    """
     footer = f"({len(rows)} row{'' if len(rows) == 1 else 's'})"
     if not aligned:
         lines = [separator.join(row) for row in rows]
@@ -74,10 +80,21 @@ def render(columns: list[str], rows: list[list[str]], *, aligned: bool, tuples_o
         return "".join(f"{line}\n" for line in lines)
     widths = [max([len(column)] + [len(row[i]) for row in rows]) for i, column in
               enumerate(columns)]
-    body = [" " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+    body = [" " + " | ".join(_cell(columns, widths, i, cell) for i, cell in enumerate(row))
             for row in rows]
     if tuples_only:
         return "".join(f"{line}\n" for line in body) + "\n"
-    header = " " + " | ".join(column.center(widths[i]) for i, column in enumerate(columns))
-    rule = "-+-".join("-" * width for width in widths)
-    return "".join(f"{line}\n" for line in [header.rstrip(), f"-{rule}-", *body, footer, ""])
+    header = " " + " | ".join(_centred(column, widths[i]) for i, column in enumerate(columns))
+    rule = "+".join("-" * (width + 2) for width in widths)
+    return "".join(f"{line}\n" for line in [header + " ", rule, *body, footer, ""])
+
+
+def _cell(columns: list[str], widths: list[int], index: int, cell: str) -> str:
+    if columns[index] in NUMERIC:
+        return cell.rjust(widths[index])
+    return cell if index == len(columns) - 1 else cell.ljust(widths[index])
+
+
+def _centred(name: str, width: int) -> str:
+    left = (width - len(name)) // 2
+    return " " * left + name + " " * (width - len(name) - left)

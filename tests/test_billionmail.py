@@ -24,6 +24,7 @@ from certbot_dns_hostinger.billionmail.formats import (
 from certbot_dns_hostinger.billionmail.install import find_install_dir
 from sandbox.billionmail_host import CORE_HOST, BillionMailHost
 from sandbox.ca import ThrowawayCA, fingerprint, write_lineage
+from sandbox.postgres import Postgres, server_binaries
 
 REAL_SERVICES = pytest.mark.skipif(
     os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("postfix")
@@ -351,6 +352,9 @@ def test_dovecot_blocks_moved_or_respaced_count_as_the_same() -> None:
 
 # -- the database (no root) -----------------------------------------------------------
 
+PSQL_SHAPES = [[], ["-A"], ["-t"], ["-A", "-t", "-F", "|"]]
+
+
 def fake_psql(host: BillionMailHost, *args: str, shape: Sequence[str] = (),
               env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The stand-in docker answering ``exec <pgsql> psql ...`` (``shape``: psql's options)."""
@@ -367,7 +371,7 @@ def tree(tmp_path: Path, ca: ThrowawayCA) -> Iterator[BillionMailHost]:
         yield made
 
 
-@pytest.mark.parametrize("shape", [[], ["-A"], ["-t"], ["-A", "-t", "-F", "|"]])
+@pytest.mark.parametrize("shape", PSQL_SHAPES)
 def test_psql_output_parses_in_every_shape(tree: BillionMailHost, shape: list[str]) -> None:
     tree.set_domains([("ex.com", "", 1), ("ex.org", "smtp.ex.org", 0)])
     done = fake_psql(tree, "-e", "PGPASSWORD", shape=shape,
@@ -377,6 +381,46 @@ def test_psql_output_parses_in_every_shape(tree: BillionMailHost, shape: list[st
     assert ("(2 rows)" in done.stdout) == ("-t" not in shape)
     with pytest.raises(DatabaseUnreadable, match="unexpected line"):
         parse_rows("ERROR: something else entirely\n")
+
+
+REAL_POSTGRES = pytest.mark.skipif(
+    os.geteuid() != 0 or server_binaries() is None or not shutil.which("psql"),
+    reason="needs root, PostgreSQL's server and psql (make test installs them)")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[Postgres]:
+    """A real PostgreSQL with BillionMail's domain table, for what psql really prints."""
+    with Postgres("billionmail", "s3cret-db-pass", "billionmail") as server:
+        server.insert([("ex.com", "", 1), ("ex.org", "smtp.ex.org", 0),
+                       ("news.example.com", "smtp.news.example.com", 1)])
+        yield server
+
+
+@pytest.mark.root
+@REAL_POSTGRES
+@pytest.mark.parametrize("shape", PSQL_SHAPES)
+def test_stand_in_psql_prints_what_real_psql_prints(postgres: Postgres, tree: BillionMailHost,
+                                                    shape: list[str]) -> None:
+    rows = [("ex.com", "", 1), ("ex.org", "smtp.ex.org", 0),
+            ("news.example.com", "smtp.news.example.com", 1)]
+    real = postgres.psql([*shape, "-c", QUERY])
+    assert real.returncode == 0, real.stderr
+    tree.set_domains(rows)
+    stand_in = fake_psql(tree, "-e", "PGPASSWORD", shape=shape,
+                         env={"PGPASSWORD": tree.db_password})
+    assert stand_in.returncode == 0, stand_in.stderr
+    assert stand_in.stdout == real.stdout
+    assert parse_rows(real.stdout) == [[d, a, str(active)] for d, a, active in rows]
+
+
+@pytest.mark.root
+@REAL_POSTGRES
+def test_real_psql_takes_the_password_from_the_environment_only(postgres: Postgres) -> None:
+    assert postgres.psql(["-A", "-t", "-c", "SELECT 1"]).stdout == "1\n"
+    refused = postgres.psql(["-A", "-t", "-c", "SELECT 1"], password="wrong")
+    assert refused.returncode == 2
+    assert 'password authentication failed for user "billionmail"' in refused.stderr
 
 
 def test_stand_in_psql_wants_the_password_from_the_environment(tree: BillionMailHost) -> None:

@@ -11,6 +11,9 @@ command -v openssl >/dev/null 2>&1 || want openssl
 [ -x /usr/sbin/dovecot ] || want dovecot-imapd
 [ -x /usr/lib/dovecot/pop3-login ] || want dovecot-pop3d
 [ -x /usr/sbin/postfix ] || want postfix
+# A real PostgreSQL and psql, to check the stand-in psql against (tests/test_billionmail.py).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || want postgresql
+command -v psql >/dev/null 2>&1 || want postgresql-client
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || want python3-venv
 # Debian 12 and 13 roots for the package tests (tests/test_debian.py).
 command -v mmdebstrap >/dev/null 2>&1 || want mmdebstrap

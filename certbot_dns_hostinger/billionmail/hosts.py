@@ -27,6 +27,11 @@ class Hosts:
     active: dict[str, str]
     inactive: dict[str, str]
 
+    @property
+    def names(self) -> set[str]:
+        """Every host name, active or not."""
+        return {*self.active, *self.inactive}
+
     def older_folder(self, host: str) -> str:
         """The pre-2025-08 folder ``ssl/<domain>/`` of a host name."""
         return self.active.get(host) or host.removeprefix("mail.")

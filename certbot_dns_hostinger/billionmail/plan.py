@@ -6,7 +6,9 @@ import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 
-from certbot_dns_hostinger.billionmail.certificates import Certificate, name_matches
+from cryptography import x509
+
+from certbot_dns_hostinger.billionmail.certificates import Certificate, dns_names, name_matches
 from certbot_dns_hostinger.billionmail.files import CERT_MODE, KEY_MODE, FileWrite, current, mode
 from certbot_dns_hostinger.billionmail.formats import (
     DOVECOT_SSL_FILE,
@@ -70,19 +72,38 @@ def make_plan(install: Install, cert: Certificate, lineage: Path, hosts: Hosts) 
 
 
 def _sni_folders(root: Path, name: str, hosts: Hosts) -> list[str]:
-    """``ssl/<host>/`` always; the older ``ssl/<domain>/`` too when the tree still has it."""
+    """``ssl/<host>/`` always; the older ``ssl/<domain>/`` too when the tree still has it.
+
+    The older folder is written only when it is this host's: its name is no BillionMail
+    host name (active or not; that folder serves another host) and the certificate in it
+    names the host being installed.
+    """
     folders = [name]
     older = hosts.older_folder(name)
-    if older != name and (root / "ssl" / older / "fullchain.pem").is_file():
+    if older != name and older not in hosts.names and \
+            _names_host(root / "ssl" / older / "fullchain.pem", name):
         folders.append(older)
     return folders
 
 
+def _names_host(chain: Path, host: str) -> bool:
+    """Whether the certificate in ``chain`` exists, parses and covers ``host``."""
+    data = current(chain) if chain.is_file() else None
+    if data is None:
+        return False
+    try:
+        leaf = x509.load_pem_x509_certificate(data)
+    except ValueError:
+        return False
+    return any(name_matches(pattern, host) for pattern in dns_names(leaf))
+
+
 def _text_write(root: Path, relative: str, edit: Callable[[str], str]) -> FileWrite:
+    """An edit of a text file; bytes that are not UTF-8 (others' comments) stay exact."""
     data = current(root / relative)
-    text = data.decode("utf-8") if data is not None else ""
+    text = data.decode("utf-8", errors="surrogateescape") if data is not None else ""
     old_mode = mode(root / relative)
-    return FileWrite(relative, edit(text).encode("utf-8"),
+    return FileWrite(relative, edit(text).encode("utf-8", errors="surrogateescape"),
                      CERT_MODE if old_mode is None else old_mode)
 
 

@@ -20,7 +20,7 @@ from certbot_dns_hostinger.billionmail.hosts import known_hosts
 from certbot_dns_hostinger.billionmail.install import Install, find_install_dir, open_install
 from certbot_dns_hostinger.billionmail.plan import Plan, make_plan
 from certbot_dns_hostinger.billionmail.services import Services, commands_for
-from certbot_dns_hostinger.billionmail.verify import probes_for, verify
+from certbot_dns_hostinger.billionmail.verify import Probe, probes_for, verify
 
 
 def deploy(args: argparse.Namespace) -> int:
@@ -32,12 +32,12 @@ def deploy(args: argparse.Namespace) -> int:
     install = open_install(find_install_dir(args.billionmail_dir, docker))
     hosts = known_hosts(install, docker, cert)
     plan = make_plan(install, cert, lineage, hosts)
-    _report_left_out(install, plan)
     if not plan.sni_names and not plan.default:
         raise DeployError(f"the certificate for {', '.join(cert.names)} fits none of "
                           f"BillionMail's host names ({', '.join(sorted(hosts.active)) or 'none'})"
                           f" nor BILLIONMAIL_HOSTNAME ({install.hostname or 'unset'}) in "
                           f"{install.root}; nothing was written or reloaded")
+    _report_left_out(install, plan)  # only when something is installed: else the error says it
     _check_dh(install)
     restart = _wants_restart(args.restart_core, plan)
     if args.dry_run:
@@ -49,21 +49,29 @@ def deploy(args: argparse.Namespace) -> int:
     if not plan.serving_changes:
         apply_writes(install.root, plan.writes)
         return _already_installed(args, services, install, plan, cert)
+    probes = [] if args.no_verify else probes_for(install, plan, cert, panel=restart)
     saved = apply_writes(install.root, plan.writes)
     try:
         services.reload(install.root, restart)
-        problems = [] if args.no_verify else verify(
-            probes_for(install, plan, cert, panel=restart), seconds=args.verify_timeout)
+        problems = verify(probes, seconds=args.verify_timeout) if probes else []
     except DeployError as error:
         problems = [str(error)]
     if problems:
         undone = _roll_back(services, install, saved, restart)
         raise DeployError(f"the new certificate ({cert.fingerprint[:16]}) was not installed: "
                           f"{'; '.join(problems)}; {undone}")
-    checked = "" if args.no_verify else ", verified by TLS handshakes"
     print(f"Installed the certificate for {_targets(plan)} into {install.root} "
-          f"({len(plan.writes)} files){checked}.")
+          f"({len(plan.writes)} files){_checked(args, probes)}.")
     return 0
+
+
+def _checked(args: argparse.Namespace, probes: list[Probe]) -> str:
+    """How the result line says the new certificate was (or was not) checked."""
+    if args.no_verify:
+        return ""
+    if not probes:  # nothing was checked: never claim it was
+        return "; not verified: no mail port in .env"
+    return ", verified by TLS handshakes"
 
 
 def _report_left_out(install: Install, plan: Plan) -> None:

@@ -401,9 +401,15 @@ class BillionMailHost:
         return hashlib.sha256(der).hexdigest()
 
     def snapshot(self) -> dict[str, tuple[bytes, int]]:
-        """Every file of the tree with its bytes and mode."""
-        return {str(path.relative_to(self.tree)): (path.read_bytes(), path.stat().st_mode & 0o777)
-                for path in sorted(self.tree.rglob("*")) if path.is_file()}
+        """Every file of the tree with its bytes and mode; directories as ``<path>/``."""
+        found: dict[str, tuple[bytes, int]] = {}
+        for path in sorted(self.tree.rglob("*")):
+            relative, mode = str(path.relative_to(self.tree)), path.stat().st_mode & 0o777
+            if path.is_dir():
+                found[f"{relative}/"] = (b"", mode)
+            elif path.is_file():
+                found[relative] = (path.read_bytes(), mode)
+        return found
 
     def deploy(self, *args: str, lineage: Path | None = None, env: dict[str, str] | None = None,
                with_dir: bool = True) -> subprocess.CompletedProcess[str]:

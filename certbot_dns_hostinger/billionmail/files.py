@@ -25,11 +25,15 @@ class FileWrite:
 
 @dataclasses.dataclass(frozen=True)
 class Saved:
-    """A file as it was before this run (``None``: it did not exist)."""
+    """A file as it was before this run (``None``: it did not exist).
+
+    ``created``: the directories its write made, deepest first, removed on restore.
+    """
 
     path: Path
     data: bytes | None
     mode: int | None
+    created: tuple[Path, ...] = ()
 
 
 def read_required(path: Path) -> bytes:
@@ -64,13 +68,22 @@ def apply_writes(root: Path, writes: Sequence[FileWrite]) -> list[Saved]:
     try:
         for write in writes:
             path = root / write.path
-            saved.append(Saved(path, current(path), mode(path)))
+            saved.append(Saved(path, current(path), mode(path), _missing_dirs(path.parent)))
             atomic_write(path, write.data, write.mode)
     except OSError as error:
         restore(saved)
         raise DeployError(f"cannot write {error.filename}: {error.strerror}; "
                           f"restored the previous files") from None
     return saved
+
+
+def _missing_dirs(directory: Path) -> tuple[Path, ...]:
+    """The directories a write into ``directory`` would create, deepest first."""
+    missing = []
+    while not directory.exists() and directory != directory.parent:
+        missing.append(directory)
+        directory = directory.parent
+    return tuple(missing)
 
 
 def atomic_write(path: Path, data: bytes, file_mode: int) -> None:
@@ -102,9 +115,17 @@ def _fsync_dir(directory: Path) -> None:
 
 
 def restore(saved: Iterable[Saved]) -> None:
-    """Put every saved file back as it was (removing the ones that were new)."""
+    """Put every saved file back as it was (removing the ones that were new, and the
+    directories this run created for them when they are empty again)."""
     for item in reversed(list(saved)):
         if item.data is None:
             item.path.unlink(missing_ok=True)
         else:
             atomic_write(item.path, item.data, item.mode if item.mode is not None else KEY_MODE)
+        for directory in item.created:
+            try:
+                directory.rmdir()
+            except FileNotFoundError:
+                continue
+            except OSError:  # not empty (someone else's file): leave it and its parents
+                break

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import shlex
 from pathlib import Path
 
 from certbot_dns_hostinger.billionmail.docker import SERVICES, Container, Docker, pick_container
 from certbot_dns_hostinger.billionmail.files import KEY_MODE
 from certbot_dns_hostinger.billionmail.formats import MAP_FILE, MAP_IN_CONTAINER
+
+_DB = MAP_IN_CONTAINER.removeprefix("hash:") + ".db"
+# postmap -F copies the keys into the .db. It creates a new .db 0644 whatever the umask
+# (postmap sets umask 022 itself) but rewrites an existing one in place, keeping its mode.
+# So a missing (or empty) .db is first made by plain postmap (paths only, no key), then
+# set to 0600, and only then filled with the keys.
+POSTMAP = ["sh", "-c", f"set -e; [ -s {_DB} ] || postmap {MAP_IN_CONTAINER}; "
+           f"chmod 600 {_DB}; postmap -F {MAP_IN_CONTAINER}"]
 
 
 @dataclasses.dataclass
@@ -27,7 +36,7 @@ class Services:
 
     def reload_mail(self, root: Path) -> None:
         """Recompile the SNI map, reload Postfix, check and reload Dovecot."""
-        self._exec(self.postfix, ["postmap", "-F", MAP_IN_CONTAINER])
+        self._exec(self.postfix, POSTMAP)
         compiled = root / f"{MAP_FILE}.db"
         if compiled.exists():
             compiled.chmod(KEY_MODE)
@@ -55,7 +64,7 @@ def commands_for(services: Services | None, restart: bool) -> list[str]:
         if services is None:
             return f"<{SERVICES[key]}>"
         return str(getattr(services, key).name)
-    lines = [f"docker exec {name('postfix')} postmap -F {MAP_IN_CONTAINER}",
+    lines = [f"docker exec {name('postfix')} {shlex.join(POSTMAP)}",
              f"docker exec {name('postfix')} postfix reload",
              f"docker exec {name('dovecot')} doveconf -n",
              f"docker exec {name('dovecot')} doveadm reload"]

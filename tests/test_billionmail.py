@@ -22,6 +22,7 @@ from certbot_dns_hostinger.billionmail.formats import (
     map_with,
 )
 from certbot_dns_hostinger.billionmail.install import find_install_dir
+from certbot_dns_hostinger.billionmail.services import POSTMAP
 from sandbox.billionmail_host import CORE_HOST, BillionMailHost
 from sandbox.ca import ThrowawayCA, fingerprint, write_lineage
 from sandbox.postgres import Postgres, server_binaries
@@ -101,7 +102,7 @@ def test_first_install_serves_each_domain_by_sni_on_every_port(host: BillionMail
     assert host.served("IMAPS_PORT", CORE_HOST) != new  # core's own entry left alone
     assert (host.tree / "ssl" / CORE_HOST / "privkey.pem").stat().st_mode & 0o777 == 0o755
     assert execs(host) == [
-        ["exec", "c0de0002", "postmap", "-F", "hash:/etc/postfix/conf/vmail_ssl.map"],
+        ["exec", "c0de0002", *POSTMAP],
         ["exec", "c0de0002", "postfix", "reload"],
         ["exec", "c0de0003", "doveconf", "-n"],
         ["exec", "c0de0003", "doveadm", "reload"],
@@ -150,59 +151,56 @@ def test_second_run_changes_nothing_and_restarts_nothing(host: BillionMailHost) 
     assert execs(host) == []
 
 
-@root
-def test_dry_run_changes_nothing(host: BillionMailHost) -> None:
-    before = host.snapshot()
-    path, _ = lineage(host, ["mail.example.com"])
-    result = host.deploy("--dry-run", lineage=path)
+def test_dry_run_changes_nothing(tree: BillionMailHost) -> None:
+    before = tree.snapshot()
+    path, _ = lineage(tree, ["mail.example.com"])
+    result = tree.deploy("--dry-run", lineage=path)
     assert result.returncode == 0, result.stderr
     assert "would write ssl/mail.example.com/privkey.pem (mode 600)" in result.stdout
     assert "would write ssl/cert.pem (mode 644)" in result.stdout
     assert "would run docker restart billionmail-core-billionmail-1" in result.stdout
-    assert host.snapshot() == before
-    assert execs(host) == []
+    assert tree.snapshot() == before
+    assert execs(tree) == []
 
 
-@root
 @pytest.mark.parametrize("problem", ["mismatched key", "expired", "not yet valid"])
-def test_bad_certificate_is_refused_with_nothing_changed(host: BillionMailHost,
+def test_bad_certificate_is_refused_with_nothing_changed(tree: BillionMailHost,
                                                          problem: str) -> None:
-    before = host.snapshot()
+    before = tree.snapshot()
     if problem == "mismatched key":
-        path, _ = lineage(host, ["mail.example.com"])
-        _, other_key = host.ca.issue(["mail.example.com"])
+        path, _ = lineage(tree, ["mail.example.com"])
+        _, other_key = tree.ca.issue(["mail.example.com"])
         (path / "privkey.pem").write_bytes(other_key)
         expected = "does not belong to the certificate"
     elif problem == "expired":
-        path, _ = lineage(host, ["mail.example.com"], days=30, age=40)
+        path, _ = lineage(tree, ["mail.example.com"], days=30, age=40)
         expected = "expired on"
     else:
-        path, _ = lineage(host, ["mail.example.com"], age=-2)
+        path, _ = lineage(tree, ["mail.example.com"], age=-2)
         expected = "is not valid before"
-    result = host.deploy(lineage=path)
+    result = tree.deploy(lineage=path)
     assert result.returncode == 1
     assert result.stderr.startswith("billionmail-deploy: error: ")
     assert expected in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert host.snapshot() == before
-    assert host.calls() == []
+    assert tree.snapshot() == before
+    assert tree.calls() == []
 
 
-@root
-def test_failed_reload_rolls_back(host: BillionMailHost) -> None:
-    path, _ = lineage(host, ["mail.news.example.com"])
-    assert host.deploy(lineage=path).returncode == 0
-    before, served_before = host.snapshot(), host.served("IMAPS_PORT", "mail.news.example.com")
-    path, _ = lineage(host, ["mail.news.example.com"])
-    host.fault("dovecot-billionmail", "doveadm reload", "fail")
-    host.reset_calls()
-    result = host.deploy(lineage=path)
+def test_failed_reload_rolls_back(tree: BillionMailHost) -> None:
+    path, _ = lineage(tree, ["mail.news.example.com"])
+    assert tree.deploy("--no-verify", lineage=path).returncode == 0
+    before = tree.snapshot()
+    assert "ssl/mail.news.example.com/" in before  # the snapshot lists directories too
+    path, _ = lineage(tree, ["mail.news.example.com", "mail.other.org"])  # a new folder too
+    tree.fault("dovecot-billionmail", "doveadm reload", "fail")
+    tree.reset_calls()
+    result = tree.deploy("--no-verify", lineage=path)
     assert result.returncode == 1
     assert "doveadm reload" in result.stderr and "restored the previous" in result.stderr
-    assert without_db(host.snapshot()) == without_db(before)
-    assert host.served("IMAPS_PORT", "mail.news.example.com") == served_before
-    assert host.served("SMTPS_PORT", "mail.news.example.com") == served_before
-    reloads = [call for call in execs(host) if call[2:] == ["doveadm", "reload"]]
+    assert tree.snapshot() == before
+    assert not (tree.tree / "ssl/mail.other.org").exists()  # created by the run: removed
+    reloads = [call for call in execs(tree) if call[2:] == ["doveadm", "reload"]]
     assert len(reloads) == 2  # the failed one, then the one after restoring
 
 
@@ -222,50 +220,83 @@ def test_certificate_not_served_after_reload_rolls_back(host: BillionMailHost) -
     assert host.served("SMTP_PORT", "mail.news.example.com") == old
 
 
-@root
-def test_status_flags_a_certificate_about_to_expire(host: BillionMailHost) -> None:
-    path, _ = lineage(host, ["mail.news.example.com"], days=10)
-    assert host.deploy(lineage=path).returncode == 0
-    result = host.deploy("--status")
+def test_status_flags_a_certificate_about_to_expire(tree: BillionMailHost) -> None:
+    path, _ = lineage(tree, ["mail.news.example.com"], days=10)
+    assert tree.deploy("--no-verify", lineage=path).returncode == 0
+    result = tree.deploy("--status")
     assert result.returncode == 1
     assert "PROBLEM ssl/mail.news.example.com/fullchain.pem: mail.news.example.com" in \
         result.stdout
     assert "expires within 14 days" in result.stdout
     assert "ok      ssl/cert.pem: mail.example.com" in result.stdout
-    assert host.deploy("--status", "--warn-days", "5").returncode == 0
+    assert tree.deploy("--status", "--warn-days", "5").returncode == 0
 
 
-@root
-def test_status_flags_a_certificate_certbot_has_since_renewed(host: BillionMailHost) -> None:
-    path, _ = lineage(host, ["mail.news.example.com"])
-    assert host.deploy(lineage=path).returncode == 0
-    assert host.deploy("--status").returncode == 0
-    lineage(host, ["mail.news.example.com"])  # certbot renewed; the hook did not run
-    result = host.deploy("--status")
+def test_status_flags_a_certificate_certbot_has_since_renewed(tree: BillionMailHost) -> None:
+    path, _ = lineage(tree, ["mail.news.example.com"])
+    assert tree.deploy("--no-verify", lineage=path).returncode == 0
+    assert tree.deploy("--status").returncode == 0
+    lineage(tree, ["mail.news.example.com"])  # certbot renewed; the hook did not run
+    result = tree.deploy("--status")
     assert result.returncode == 1
     assert "not the certificate certbot last issued" in result.stdout
 
 
-@root
-def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
-        host: BillionMailHost) -> None:
-    old_folder = host.tree / "ssl" / "news.example.com"
+def older_layout(host: BillionMailHost, folder: str = "news.example.com",
+                 names: Sequence[str] = ("mail.news.example.com",)) -> Path:
+    """An ``ssl/<domain>/`` folder as releases before 2025-08 wrote it; the map points there."""
+    old_folder = host.tree / "ssl" / folder
     old_folder.mkdir()
-    stale, stale_key = host.ca.issue(["mail.news.example.com"])
+    stale, stale_key = host.ca.issue(list(names))
     (old_folder / "fullchain.pem").write_bytes(stale)
     (old_folder / "privkey.pem").write_bytes(stale_key)
     (old_folder / "privkey.pem").chmod(0o755)  # as BillionMail's set_ssl leaves it
     (host.tree / MAP_FILE).write_text(
-        "mail.news.example.com /etc/ssl/mail/news.example.com/privkey.pem "
-        "/etc/ssl/mail/news.example.com/fullchain.pem\n")
+        f"{names[0]} /etc/ssl/mail/{folder}/privkey.pem /etc/ssl/mail/{folder}/fullchain.pem\n")
+    return old_folder
+
+
+def test_older_layout_is_kept_current_and_the_map_moves_to_the_new_one(
+        tree: BillionMailHost) -> None:
+    old_folder = older_layout(tree)
+    result, path = run(tree, ["mail.news.example.com"])
+    assert result.returncode == 0, result.stderr
+    assert (old_folder / "fullchain.pem").read_bytes() == (path / "fullchain.pem").read_bytes()
+    assert (old_folder / "privkey.pem").read_bytes() == (path / "privkey.pem").read_bytes()
+    assert (old_folder / "privkey.pem").stat().st_mode & 0o777 == 0o600
+    assert (tree.tree / MAP_FILE).read_text() == (
+        map_line("mail.news.example.com") + "\n")
+
+
+@root
+def test_older_layout_tree_serves_the_new_certificate(host: BillionMailHost) -> None:
+    older_layout(host)
     path, new = lineage(host, ["mail.news.example.com"])
     result = host.deploy(lineage=path)
     assert result.returncode == 0, result.stderr
-    assert (old_folder / "fullchain.pem").read_bytes() == (path / "fullchain.pem").read_bytes()
-    assert (old_folder / "privkey.pem").stat().st_mode & 0o777 == 0o600
-    assert (host.tree / MAP_FILE).read_text() == (
-        map_line("mail.news.example.com") + "\n")
     assert host.served("SMTP_PORT", "mail.news.example.com") == new
+    assert host.served("IMAPS_PORT", "mail.news.example.com") == new
+
+
+@pytest.mark.parametrize("case", ["another active host", "another inactive host",
+                                  "another certificate"])
+def test_older_layout_folder_of_someone_else_is_never_written(
+        tree: BillionMailHost, case: str) -> None:
+    if case == "another certificate":  # ssl/news.example.com/ holds no smtp.news... cert
+        tree.set_domains([("news.example.com", "smtp.news.example.com", 1)])
+        names = ("www.news.example.com",)
+    else:  # example.com's mail host name is news.example.com: ssl/news.example.com/ is its
+        tree.set_domains([("news.example.com", "smtp.news.example.com", 1),
+                          ("example.com", "news.example.com", int(case == "another active host"))])
+        names = ("news.example.com", "smtp.news.example.com")  # it even covers the host
+    older_layout(tree, "news.example.com", names)
+    before = {k: v for k, v in tree.snapshot().items() if k.startswith("ssl/news.example.com/")}
+    result, path = run(tree, ["smtp.news.example.com"])
+    assert result.returncode == 0, result.stderr
+    chain = tree.tree / "ssl/smtp.news.example.com/fullchain.pem"
+    assert chain.read_bytes() == (path / "fullchain.pem").read_bytes()
+    after = {k: v for k, v in tree.snapshot().items() if k.startswith("ssl/news.example.com/")}
+    assert after == before and len(before) == 3
 
 
 @root
@@ -279,16 +310,15 @@ def test_install_dir_found_by_compose_label_under_another_project_name(
         assert host.served("POP_PORT", "mail.news.example.com") == new
 
 
-@root
-def test_missing_lineage_and_foreign_dir_are_one_line_errors(host: BillionMailHost,
+def test_missing_lineage_and_foreign_dir_are_one_line_errors(tree: BillionMailHost,
                                                             tmp_path: Path) -> None:
-    result = host.deploy(env={"RENEWED_LINEAGE": ""})
+    result = tree.deploy(env={"RENEWED_LINEAGE": ""})
     assert result.returncode == 1
     assert "run as certbot's --deploy-hook" in result.stderr
-    path, _ = lineage(host, ["mail.example.com"])
+    path, _ = lineage(tree, ["mail.example.com"])
     foreign = tmp_path / "not-billionmail"
     foreign.mkdir()
-    result = host.deploy("--billionmail-dir", str(foreign), lineage=path)
+    result = tree.deploy("--billionmail-dir", str(foreign), lineage=path)
     assert result.returncode == 1
     assert f"{foreign} is not a BillionMail install" in result.stderr
     assert list(foreign.iterdir()) == []
@@ -463,12 +493,16 @@ def test_custom_host_name_from_the_database(tree: BillionMailHost) -> None:
 
 def test_wildcard_installs_every_host_it_covers_and_no_other(tree: BillionMailHost) -> None:
     tree.set_domains([("example.org", "smtp.example.org", 1), ("b.example.org", "", 1),
-                      ("other.org", "", 1)])
-    result, _ = run(tree, ["*.example.org"])
+                      ("other.org", "", 1), ("shop.net", "mx.example.org", 1)])
+    result, path = run(tree, ["*.example.org"])
     assert result.returncode == 0, result.stderr
-    assert "Installed the certificate for smtp.example.org into" in result.stdout
+    assert "Installed the certificate for mx.example.org, smtp.example.org into" in result.stdout
     assert "not installed" not in result.stdout
-    assert (tree.tree / "ssl/smtp.example.org/fullchain.pem").exists()
+    for host in ("mx.example.org", "smtp.example.org"):
+        chain = tree.tree / "ssl" / host / "fullchain.pem"
+        assert chain.read_bytes() == (path / "fullchain.pem").read_bytes(), host
+        assert map_line(host) in (tree.tree / MAP_FILE).read_text().split("\n"), host
+        assert dovecot_block(host) in (tree.tree / DOVECOT_SSL_FILE).read_text(), host
     assert not (tree.tree / "ssl/mail.b.example.org").exists()  # two labels: not covered
     assert not (tree.tree / "ssl/mail.other.org").exists()
 
@@ -509,6 +543,7 @@ def test_certificate_that_fits_nothing_fails_and_changes_nothing(tree: BillionMa
     before = tree.snapshot()
     result, _ = run(tree, ["www.unrelated.org", "unrelated.org"])
     assert result.returncode == 1
+    assert result.stdout == "", result.stdout  # the error line names everything
     assert result.stderr.count("\n") == 1, result.stderr
     assert ("the certificate for www.unrelated.org, unrelated.org fits none of BillionMail's "
             "host names (mail.example.com, mail.example.net, mail.news.example.com, "
@@ -576,3 +611,46 @@ def test_custom_host_name_is_served_by_sni_next_to_cores_entry(host: BillionMail
         assert host.served(port, "smtp.example.org") == new, port
     assert host.served("IMAPS_PORT", CORE_HOST) == core_served
     assert host.served("SMTP_PORT", CORE_HOST) == core_served
+
+
+# -- what the review found (no root unless marked) ----------------------------------------
+
+def test_no_mail_port_in_env_is_said_not_verified(tree: BillionMailHost) -> None:
+    env = tree.tree / ".env"
+    env.write_text("".join(line for line in env.read_text().splitlines(keepends=True)
+                           if "_PORT=" not in line))
+    path, _ = lineage(tree, ["smtp.example.org"])
+    result = tree.deploy(lineage=path)  # verification asked for, nothing to check
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == (
+        f"Installed the certificate for smtp.example.org into {tree.tree} (5 files); "
+        f"not verified: no mail port in .env.")
+    assert "verified by TLS handshakes" not in result.stdout
+
+
+def test_bytes_that_are_not_utf8_in_cores_files_are_kept_exactly(tree: BillionMailHost) -> None:
+    for relative in (MAP_FILE, DOVECOT_SSL_FILE):
+        path = tree.tree / relative
+        path.write_bytes(b"# caf\xe9 \xff written by hand\n" + path.read_bytes())
+    before = {relative: (tree.tree / relative).read_bytes()
+              for relative in (MAP_FILE, DOVECOT_SSL_FILE)}
+    result, _ = run(tree, ["smtp.example.org"])
+    assert result.returncode == 0, result.stderr
+    assert (tree.tree / MAP_FILE).read_bytes() == (
+        before[MAP_FILE] + f"\n{map_line('smtp.example.org')}".encode())
+    assert (tree.tree / DOVECOT_SSL_FILE).read_bytes() == (
+        before[DOVECOT_SSL_FILE] + dovecot_block("smtp.example.org").encode())
+
+
+@root
+def test_compiled_map_is_created_0600_inside_the_container(host: BillionMailHost) -> None:
+    path, _ = lineage(host, ["mail.news.example.com"])
+    assert host.deploy(lineage=path).returncode == 0
+    postmap = [call for call in execs(host) if "postmap" in " ".join(call)]
+    assert len(postmap) == 1
+    compiled = host.tree / f"{MAP_FILE}.db"
+    compiled.unlink()  # its first creation, by the hook's own command, without its chmod
+    done = subprocess.run([str(host.docker), *postmap[0]], capture_output=True, text=True,
+                          timeout=60, check=False, umask=0o022)
+    assert done.returncode == 0, done.stderr
+    assert compiled.stat().st_mode & 0o777 == 0o600

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator, Sequence
@@ -654,3 +656,47 @@ def test_compiled_map_is_created_0600_inside_the_container(host: BillionMailHost
                           timeout=60, check=False, umask=0o022)
     assert done.returncode == 0, done.stderr
     assert compiled.stat().st_mode & 0o777 == 0o600
+
+
+# -- every message is documented ----------------------------------------------------------
+
+PACKAGE = Path(__file__).resolve().parent.parent / "certbot_dns_hostinger" / "billionmail"
+PAGE = PACKAGE.parent.parent / "docs" / "troubleshooting.rst"
+
+
+def message_templates() -> list[tuple[str, str]]:
+    """(module, regex) of every DeployError, database reason and printed line of the hook.
+
+    A value in the message (``{...}``) matches any text, e.g. ``<dir>`` on the page.
+    """
+    found = []
+    for module in sorted(PACKAGE.glob("*.py")):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if not isinstance(node, ast.Call) or not node.args:
+                continue
+            called = getattr(node.func, "id", getattr(node.func, "attr", ""))
+            if called not in ("DeployError", "DatabaseUnreadable", "print"):
+                continue
+            parts = node.args[0].values if isinstance(node.args[0], ast.JoinedStr) else \
+                [node.args[0]]
+            if not all(isinstance(p, (ast.Constant, ast.FormattedValue)) for p in parts):
+                continue  # a line built elsewhere (--status prints its lines whole)
+            texts = [p.value if isinstance(p, ast.Constant) else
+                     "billionmail-deploy" if getattr(p.value, "id", "") == "PROG" else None
+                     for p in parts]
+            if texts and isinstance(texts[0], str):
+                texts[0] = texts[0].lstrip()  # the dry run's indented lines
+            if any(texts):
+                found.append((module.name, "".join(".+" if text is None else re.escape(text)
+                                                   for text in texts)))
+    return found
+
+
+def test_every_message_of_the_hook_is_in_the_troubleshooting_page() -> None:
+    lines = [line.strip() for line in PAGE.read_text().splitlines()]
+    templates = message_templates()
+    assert len(templates) > 40  # the walk really found them
+    missing = [(module, regex) for module, regex in templates
+               if not any(re.fullmatch(f"(billionmail-deploy: error: )?{regex}", line)
+                          for line in lines)]
+    assert missing == []

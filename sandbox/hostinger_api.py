@@ -76,7 +76,9 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
-    apply_first: bool = False  # apply the request, then misbehave (lost answer)
+    # A status fault refuses the request (nothing is applied); with apply_first the
+    # request is applied and then answered with the status (or dropped: a lost answer).
+    apply_first: bool = False
     echo_token: bool = False  # put the Authorization header into the error body
 
     def matches(self, method: str, path: str) -> bool:
@@ -386,18 +388,16 @@ class _Handler(BaseHTTPRequestHandler):
             stub.record(method, self.path, body, 0, headers)
             self._drop()
             return
-        status, payload, content_type, extra = self._answer(method, body, headers)
+        if fault and fault.status is not None and not fault.apply_first:
+            status, payload, content_type, extra = _fault_answer(fault, headers)  # refused
+        else:
+            status, payload, content_type, extra = self._answer(method, body, headers)
         if fault and fault.apply_first and fault.drop:
             stub.record(method, self.path, body, 0, headers)
             self._drop()
             return
-        if fault and fault.status is not None:
-            status, content_type, extra = fault.status, fault.content_type, fault.headers
-            payload = fault.body if fault.body is not None else {
-                "message": "Injected failure", "correlation_id": str(uuid.uuid4())}
-            if fault.echo_token:
-                payload = {"message": f"Bad header {headers.get('Authorization')}",
-                           "correlation_id": "echo-1"}
+        if fault and fault.status is not None and fault.apply_first:
+            status, payload, content_type, extra = _fault_answer(fault, headers)
         stub.record(method, self.path, body, status, headers)
         data = payload.encode() if isinstance(payload, str) else json.dumps(payload).encode()
         self.send_response(status)
@@ -427,6 +427,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
+
+
+def _fault_answer(fault: Fault, headers: dict[str, str]) -> tuple[int, Any, str, dict[str, str]]:
+    """The status, body, content type and headers a status fault answers with."""
+    payload: Any = fault.body if fault.body is not None else {
+        "message": "Injected failure", "correlation_id": str(uuid.uuid4())}
+    if fault.echo_token:
+        payload = {"message": f"Bad header {headers.get('Authorization')}",
+                   "correlation_id": "echo-1"}
+    return fault.status or 500, payload, fault.content_type, fault.headers
 
 
 class _StubServer(ThreadingHTTPServer):

@@ -172,11 +172,13 @@ def test_failed_run_under_read_lag_then_a_normal_run_leave_every_zone_unchanged(
     assert not journal.exists()
 
 
-def test_long_retry_after_fails_within_seconds_and_the_next_run_heals(sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("applied", [False, True], ids=["refused", "applied-then-429"])
+def test_long_retry_after_fails_within_seconds_and_the_next_run_heals(sandbox: Sandbox,
+                                                                      applied: bool) -> None:
     before = sandbox.dumps()
     sandbox.api.inject(Fault(method="PUT", path="example.com", status=429, times=100,
                              body=json.dumps({"message": "Too Many Attempts."}),
-                             headers={"Retry-After": "3600"}))
+                             headers={"Retry-After": "3600"}, apply_first=applied))
     started = time.monotonic()
     result = sandbox.issue(["mail.example.com"], cert_name="rate-limited")
     assert time.monotonic() - started < 60  # a safety net; the count below is the check

@@ -33,7 +33,8 @@ NAME_SETS = [["mail.example.com"], ["mail.example.com", "mail.news.example.com"]
 OTHER_VALUE = "another-client-keeps-this"
 HTML = "<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>"
 FAULTS = ["none", "none", "429-retry-after", "429", "429-wait-an-hour", "500-html",
-          "503-persistent", "drop", "lag", "lag-long", "401-on-cleanup", "kill", "slow"]
+          "500-html-applied", "503-persistent", "drop", "lag", "lag-long", "401-on-cleanup",
+          "403-on-add", "kill", "slow"]
 UNCLEAR_MARKERS = ("Traceback", "An unexpected error occurred")
 
 
@@ -110,6 +111,11 @@ def inject(sandbox: Sandbox, fault: str, rng: random.Random) -> None:
                                   headers={"Retry-After": "3600"}),
         "500-html": Fault(method=method, status=500, body=HTML, content_type="text/html",
                           times=rng.randint(1, 2)),
+        # a status fault refuses the request; apply_first: the write lands, then the error
+        "500-html-applied": Fault(method=method, status=500, body=HTML,
+                                  content_type="text/html", apply_first=True),
+        "403-on-add": Fault(method="PUT", status=403,
+                            body=json.dumps({"message": "Forbidden"})),
         "503-persistent": Fault(method=method, status=503, body=HTML, content_type="text/html",
                                 times=10),
         "drop": Fault(method=method, drop=True),

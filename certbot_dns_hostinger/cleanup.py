@@ -11,9 +11,11 @@ shown for 30 days are dropped with a warning.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableMapping, Sequence
+from typing import TypeVar
 
 from certbot_dns_hostinger.hostinger import HostingerClient
 from certbot_dns_hostinger.hostinger_http import HostingerError, RateLimitedError
@@ -29,6 +31,37 @@ RECENT_WRITE = 3600.0
 seconds; a value an hour old that no read shows was most likely never written."""
 NEVER_SEEN_LIMIT = 30 * 86400.0
 """Entries that no read has shown within this many seconds of their write are dropped."""
+REFUSED_STATUSES = frozenset({400, 401, 403, 404, 422})
+"""Statuses by which the API refuses a write outright: nothing of it was applied."""
+
+Key = TypeVar("Key")
+
+
+def write_refused(error: HostingerError) -> bool:
+    """Whether the API certainly applied nothing of the write that raised ``error``.
+
+    Not for a rate limit, 5xx, network error or timeout (the write may have landed),
+    nor when an earlier attempt of the same request failed that way.
+    """
+    return (error.status in REFUSED_STATUSES and not error.retried
+            and not isinstance(error, RateLimitedError))
+
+
+@contextlib.contextmanager
+def journaled_write(journal: Journal, entries: Collection[Entry],
+                    written: MutableMapping[Key, Entry], keys: Collection[Key]) -> Iterator[None]:
+    """Record ``entries`` (in the journal, and ``written`` under ``keys``) for the write
+    in the block; forget them again when the API refused that write outright."""
+    journal.add(entries)
+    written.update(zip(keys, entries, strict=True))
+    try:
+        yield
+    except HostingerError as error:
+        if write_refused(error):
+            journal.discard(entries)
+            for key in keys:
+                written.pop(key, None)
+        raise
 
 
 class Cleaner:

@@ -26,7 +26,7 @@ from certbot.display import util as display_util
 from certbot.plugins import dns_common
 
 from certbot_dns_hostinger import dns_lookup, hostinger, propagation
-from certbot_dns_hostinger.cleanup import Cleaner
+from certbot_dns_hostinger.cleanup import Cleaner, journaled_write
 from certbot_dns_hostinger.discovery import Discovery, DiscoveryError
 from certbot_dns_hostinger.hostinger_http import (
     DEFAULT_API_URL,
@@ -220,9 +220,8 @@ class Authenticator(dns_common.DNSAuthenticator):
         for zone, wanted in by_zone(entries.values()).items():
             client.zone_records(zone)  # so a journal entry means its write was sent
             mine = {pair: entry for pair, entry in entries.items() if entry.zone == zone}
-            journal.add(mine.values())
-            self._written.update(mine)
-            client.add_txt_values(zone, wanted, ttl)
+            with journaled_write(journal, list(mine.values()), self._written, list(mine)):
+                client.add_txt_values(zone, wanted, ttl)
 
     def _wait_for_propagation(self, entries: list[Entry], discovery: Discovery,
                               limit: int) -> None:

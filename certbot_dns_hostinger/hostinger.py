@@ -114,7 +114,7 @@ class HostingerClient:
             if not missing_values(rrsets, wanted):
                 logger.debug("DNS:4008 in zone %s: values were already present", zone)
                 return
-        raise HostingerError(conflict_message(zone, wanted, rrsets, error), 422)
+        raise HostingerError(conflict_message(zone, wanted, rrsets, error), 422, error.retried)
 
     # -- removing ---------------------------------------------------------------------
 

@@ -51,11 +51,16 @@ Sleeper = Callable[[float], None]
 
 
 class HostingerError(Exception):
-    """A request to Hostinger's API failed; the text is one line meant for the user."""
+    """A request to Hostinger's API failed; the text is one line meant for the user.
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    ``retried`` is true when an earlier attempt of the request failed in a way that may
+    have let it through (network error, 429, 5xx), so a final refusal proves nothing.
+    """
+
+    def __init__(self, message: str, status: int | None = None, retried: bool = False) -> None:
         super().__init__(message)
         self.status = status
+        self.retried = retried
 
 
 class TokenRejectedError(HostingerError):
@@ -135,7 +140,7 @@ class ApiSession:
 
     def get_zone(self, zone: str, step: str, missing_ok: bool = False) -> Any:
         """The decoded JSON of a zone read, or None when ``missing_ok`` and it is not a zone."""
-        response = self._request("GET", zone, None, step)
+        response, _ = self._request("GET", zone, None, step)
         if missing_ok and response.status_code in NOT_A_ZONE_STATUSES:
             logger.debug("%s is not a zone of this account (HTTP %s)", zone, response.status_code)
             return None
@@ -149,12 +154,13 @@ class ApiSession:
     def write(self, method: str, zone: str, body: dict[str, Any], step: str) -> None:
         """Send a PUT or DELETE with a JSON body; raise :class:`HostingerError` unless 2xx."""
         logger.debug("%s zone %s: %s", method, zone, json.dumps(body, sort_keys=True))
-        response = self._request(method, zone, body, step)
-        self._raise_for_status(response, step, zone)
+        response, attempts = self._request(method, zone, body, step)
+        self._raise_for_status(response, step, zone, retried=attempts > 1)
 
     def _request(
         self, method: str, zone: str, body: dict[str, Any] | None, step: str
-    ) -> requests.Response:
+    ) -> tuple[requests.Response, int]:
+        """The final response and the number of attempts it took."""
         url = self._base_url + ZONE_PATH + quote(zone.rstrip(".").lower(), safe="")
         for attempt in range(1, self._max_attempts + 1):
             last = attempt == self._max_attempts
@@ -176,7 +182,7 @@ class ApiSession:
                     ) from None
                 delay = backoff_delay(attempt)
                 logger.debug("%s %s failed (%s); retry in %.1f s", method, url,
-                             _describe(error), delay)
+                             self._redact(_describe(error)), delay)
             except requests.RequestException as error:
                 raise HostingerError(
                     f"Request to Hostinger's API failed while {step} for zone {zone}: "
@@ -184,10 +190,10 @@ class ApiSession:
                 ) from None
             else:
                 if response.status_code not in RETRY_STATUSES:
-                    return response
+                    return response, attempt
                 self._stop_on_long_wait(response, step, zone)
                 if last:
-                    return response
+                    return response, attempt
                 delay = retry_delay(response.headers, attempt)
                 logger.debug("%s %s answered HTTP %s; retry in %.1f s", method, url,
                              response.status_code, delay)
@@ -218,7 +224,8 @@ class ApiSession:
             f"{who} while {step} for zone {zone} and asked to wait "
             f"{describe_wait(seconds, until)}; no further request was sent", status, until)
 
-    def _raise_for_status(self, response: requests.Response, step: str, zone: str) -> None:
+    def _raise_for_status(self, response: requests.Response, step: str, zone: str,
+                          retried: bool = False) -> None:
         if 200 <= response.status_code < 300:
             return
         detail = self._redact(describe_error_body(response))
@@ -228,7 +235,7 @@ class ApiSession:
         if hint:
             text = f"{text}. {hint}"
         error_type = TokenRejectedError if status == 401 else HostingerError
-        raise error_type(text, status)
+        raise error_type(text, status, retried)
 
     def _redact(self, text: str) -> str:
         return text.replace(self._token, "<redacted>") if self._token else text

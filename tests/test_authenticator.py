@@ -29,7 +29,7 @@ from certbot_dns_hostinger.hostinger_wait import clear_holds
 from certbot_dns_hostinger.journal import JOURNAL_NAME
 from sandbox.accounts import TOKEN, account_zones
 from sandbox.dns_server import DnsStub, delegated_view
-from sandbox.hostinger_api import Fault, HostingerStub, ZoneStore
+from sandbox.hostinger_api import CONFLICT_MESSAGE, Fault, HostingerStub, ZoneStore
 
 ACCOUNT_KEY = jose.JWKRSA.load(test_util.load_vector("rsa512_key.pem"))
 ZONES = ("example.com", "example.co.uk", "b.example.com")
@@ -160,17 +160,62 @@ def test_someone_elses_challenge_value_survives(auth: Authenticator, store: Zone
     assert dumps(store) == before
 
 
+@pytest.mark.parametrize("applied", [False, True], ids=["refused", "applied-then-403"])
 def test_cleanup_after_partial_add_removes_what_was_written(
-    auth: Authenticator, api: HostingerStub, store: ZoneStore
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, applied: bool,
+    caplog: pytest.LogCaptureFixture
 ) -> None:
     before = dumps(store)
     first, second = make_achall("mail.example.com"), make_achall("mail.example.co.uk")
-    api.inject(Fault(method="PUT", path="example.co.uk", status=403))
+    api.inject(Fault(method="PUT", path="example.co.uk", status=403, apply_first=applied))
     with pytest.raises(errors.PluginError, match="HTTP 403"):
         auth.perform([first, second])
     assert store.txt("example.com", "_acme-challenge.mail") == [validation(first)]
-    auth.cleanup([first, second])
-    auth.cleanup([first, second])
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    # a refused write leaves no journal entry behind; the first zone's entry stays
+    assert [e["zone"] for e in json.loads(journal.read_text())] == ["example.com"]
+    with caplog.at_level(logging.WARNING):
+        auth.cleanup([first, second])
+        auth.cleanup([first, second])
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    if applied:  # a 403 after applying is not a real API's way; the next run would remove it
+        assert store.txt("example.co.uk", "_acme-challenge.mail") == [validation(second)]
+        return
+    assert dumps(store) == before
+    assert not journal.exists()
+
+
+@pytest.mark.parametrize("faults, kept", [
+    ([Fault(method="PUT", status=422, body='{"message": "The ttl field is invalid."}')], False),
+    ([Fault(method="PUT", status=400)], False),
+    ([Fault(method="PUT", status=401, body='{"message": "Unauthenticated."}')], False),
+    ([Fault(method="PUT", status=500, times=4)], True),
+    ([Fault(method="PUT", drop=True, times=4)], True),
+    # the first attempt may have landed; the 422 of the retry then proves nothing
+    ([Fault(method="PUT", status=500), Fault(method="PUT", status=422)], True),
+], ids=["422", "400", "401", "500", "network", "500-then-422"])
+def test_a_refused_add_leaves_no_journal_entry(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, faults: list[Fault], kept: bool
+) -> None:
+    before = dumps(store)
+    api.inject(*faults)
+    with pytest.raises(errors.PluginError):
+        auth.perform([make_achall("mail.example.com")])
+    assert dumps(store) == before
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    assert journal.exists() == kept  # after a 5xx or a lost answer the write may have landed
+    assert bool(auth._written) == kept
+
+
+def test_a_real_conflict_leaves_no_journal_entry(auth: Authenticator, api: HostingerStub,
+                                                store: ZoneStore) -> None:
+    # DNS:4008 and the re-reads do not show the value: a conflict (the rest is ours to test)
+    api.inject(Fault(method="PUT", status=422, body=json.dumps({"message": CONFLICT_MESSAGE})))
+    before = dumps(store)
+    achall = make_achall("mail.example.com")
+    with pytest.raises(errors.PluginError, match="DNS:4008"):
+        auth.perform([achall])
+    auth.cleanup([achall])
     assert dumps(store) == before
     assert not (Path(auth.config.work_dir) / JOURNAL_NAME).exists()
 

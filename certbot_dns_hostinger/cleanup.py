@@ -20,7 +20,7 @@ from typing import TypeVar
 from certbot_dns_hostinger.hostinger import HostingerClient
 from certbot_dns_hostinger.hostinger_http import HostingerError, RateLimitedError
 from certbot_dns_hostinger.hostinger_records import absolute_name, txt_values
-from certbot_dns_hostinger.journal import Entry, Journal, Status, by_zone
+from certbot_dns_hostinger.journal import Entry, Journal, JournalError, Status, by_zone
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +98,23 @@ class Cleaner:
     def stopped(self, error: RateLimitedError, api_url: str) -> str:
         """The one-line message for a run stopped by a rate limit: what stays, and where."""
         return f"{error}. {left_behind(self._journal, self.leftovers(api_url))}"
+
+    def remove_written(self, entries: Sequence[Entry]) -> None:
+        """:meth:`remove` after a run's validation: every failure is one warning, no raise.
+
+        A rate limit was reported in a warning and its entries stay in the journal; a
+        journal that cannot be read or written is named in a warning.
+        """
+        try:
+            self.remove(entries)
+        except RateLimitedError:
+            pass
+        except (OSError, JournalError) as error:
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else error
+            logger.warning("Could not update the journal %s while removing the challenge TXT "
+                           "value(s) at %s: %s. Delete any of those values hPanel still shows, "
+                           "and check the permissions of certbot's --work-dir.",
+                           self._journal.path, names(entries), reason)
 
     def remove(self, entries: Sequence[Entry], origin: str = "") -> list[Entry]:
         """Remove the entries' values; :returns: the entries kept in the journal.

@@ -35,7 +35,7 @@ from certbot_dns_hostinger.hostinger_http import (
     check_api_url,
 )
 from certbot_dns_hostinger.hostinger_records import absolute_name
-from certbot_dns_hostinger.journal import Entry, Journal, by_zone
+from certbot_dns_hostinger.journal import Entry, Journal, JournalError, by_zone
 
 logger = logging.getLogger(__name__)
 
@@ -249,9 +249,7 @@ class Authenticator(dns_common.DNSAuthenticator):
     def _remove_pairs(self, pairs: Iterable[Pair]) -> None:
         entries = [self._written.pop(pair) for pair in pairs if pair in self._written]
         if entries:
-            # a rate limit was reported in a warning; its entries stay in the journal
-            with contextlib.suppress(RateLimitedError):
-                self._cleaner().remove(entries)
+            self._cleaner().remove_written(entries)
 
     def _cleaner(self) -> Cleaner:
         return Cleaner(self._get_client(), self._journal())
@@ -263,7 +261,7 @@ def _plugin_errors() -> Iterator[None]:
     try:
         yield
     except (HostingerError, DiscoveryError, dns_lookup.LookupFailed,
-            propagation.PropagationError) as error:
+            propagation.PropagationError, JournalError) as error:
         raise errors.PluginError(str(error)) from None
     except OSError as error:  # the journal in certbot's work directory
         where = error.filename or "the journal"

@@ -6,7 +6,8 @@ are removed by the next run. Per value the file holds the API URL and account
 fingerprint it was written with, zone, name, value, when it was written and whether a
 read has ever shown it; no secret. It is written atomically, 0600. Fields this version
 does not know are kept as they are; fields it expects but does not find get a safe
-default (older files).
+default (older files); items it cannot parse are kept as they are. A file that is not
+JSON is moved aside, never overwritten; one that cannot be read stops the run.
 """
 
 from __future__ import annotations
@@ -56,38 +57,69 @@ class Status:
     """Fields written by another version, kept as found."""
 
 
+class JournalError(Exception):
+    """The journal exists but cannot be read; it is never replaced then. One line."""
+
+
 class Journal:
-    """The journal file under certbot's work directory."""
+    """The journal file under certbot's work directory.
+
+    Never overwrites what it could not read: a corrupt file is moved aside (and named in
+    a warning), an unreadable one stops the run, and items it cannot parse are kept.
+    """
 
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.path = Path(directory) / JOURNAL_NAME
+        self._unparsed: list[Any] = []
 
     def load(self) -> dict[Entry, Status]:
-        """Entries on disk; an unreadable or corrupt journal is reported and treated as empty."""
+        """Entries on disk.
+
+        :raises JournalError: when the file exists but cannot be read (permissions).
+        """
+        self._unparsed = []
         try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
+            raw = self.path.read_bytes()
+        except (FileNotFoundError, NotADirectoryError):  # nothing there to lose
             return {}
         except OSError as error:
-            logger.warning("Cannot read %s (%s); earlier leftovers are not cleaned", self.path,
-                           error.strerror)
-            return {}
+            raise JournalError(
+                f"Cannot read {self.path} ({error.strerror or error}); it lists challenge "
+                "values that may still be in the zones, so it is not replaced. Make it "
+                "readable by the user certbot runs as, then run again.") from None
         try:
-            items = json.loads(raw)
+            items = json.loads(raw.decode("utf-8"))
             if not isinstance(items, list):
                 raise ValueError("not a list")
         except ValueError as error:
-            logger.warning("Ignoring corrupt journal %s: %s", self.path, error)
+            self._move_aside(error)
             return {}
         now = time.time()
         entries: dict[Entry, Status] = {}
         for item in items:
             parsed = _parse(item, now)
             if parsed is None:
-                logger.warning("Ignoring an unreadable entry in %s: %.80r", self.path, item)
+                logger.warning("Keeping an unreadable entry in %s as it is: %.80r", self.path,
+                               item)
+                self._unparsed.append(item)
                 continue
             entries[parsed[0]] = parsed[1]
         return entries
+
+    def _move_aside(self, error: ValueError) -> None:
+        """Rename a corrupt journal so that no write replaces it, and say where it went."""
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        aside = self.path.with_name(f"{JOURNAL_NAME}.corrupt-{stamp}")
+        number = 1
+        while aside.exists():
+            number += 1
+            aside = self.path.with_name(f"{JOURNAL_NAME}.corrupt-{stamp}-{number}")
+        os.replace(self.path, aside)
+        os.chmod(aside, FILE_MODE)
+        logger.warning("Moved the corrupt journal %s aside to %s (%s); the challenge values "
+                       "it lists are not removed automatically: delete them in hPanel if they "
+                       "are still there, then delete that file.", self.path, aside,
+                       _short(error))
 
     def add(self, entries: Iterable[Entry]) -> None:
         """Record entries (before they are written to the zone); known ones keep their status."""
@@ -112,12 +144,13 @@ class Journal:
         self.update(forget=entries)
 
     def _save(self, entries: Mapping[Entry, Status]) -> None:
-        if not entries:
+        """Write ``entries`` and the items the last load could not parse, as found."""
+        if not entries and not self._unparsed:
             self.path.unlink(missing_ok=True)
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        payload = json.dumps([_dump(entry, entries[entry]) for entry in sorted(entries)],
-                             indent=1, sort_keys=True)
+        items = [_dump(entry, entries[entry]) for entry in sorted(entries)] + self._unparsed
+        payload = json.dumps(items, indent=1, sort_keys=True)
         handle, temp = tempfile.mkstemp(prefix=".journal-", dir=self.path.parent)
         try:
             with os.fdopen(handle, "w", encoding="utf-8") as stream:
@@ -129,6 +162,10 @@ class Journal:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+def _short(error: ValueError) -> str:
+    return " ".join(str(error).split())[:120]
 
 
 def by_zone(entries: Iterable[Entry]) -> dict[str, dict[str, set[str]]]:

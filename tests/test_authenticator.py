@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -661,3 +662,90 @@ def test_hundred_names_in_ten_zones_take_at_most_45_calls(auth: Authenticator,
     assert len(calls) <= 45
     assert all(not store.txt(zone, f"_acme-challenge.host{i}") for zone in zones
                for i in range(10))
+
+
+# -- a journal that cannot be read or written ----------------------------------------------
+
+
+CORRUPT = '[{"api_url": "u", "zone": "example.com", "name": "_acme-challenge", "value": "v"},]'
+
+
+def test_a_corrupt_journal_is_moved_aside_and_never_overwritten(
+    auth: Authenticator, store: ZoneStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    before = dumps(store)
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    journal.parent.mkdir(parents=True)
+    journal.write_text(CORRUPT)
+    journal.chmod(0o644)
+    achall = make_achall("mail.example.com")
+    with caplog.at_level(logging.WARNING):
+        auth.perform([achall])
+        auth.cleanup([achall])
+    [aside] = journal.parent.glob(f"{JOURNAL_NAME}.corrupt-*")
+    assert aside.read_text() == CORRUPT
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o600
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"Moved the corrupt journal {journal} aside to {aside} (")
+    assert dumps(store) == before and not journal.exists()
+
+
+def test_an_unreadable_journal_stops_the_run_before_any_write(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore
+) -> None:
+    before = dumps(store)
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    journal.mkdir(parents=True)  # unreadable even for root, unlike a file with mode 000
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([make_achall("mail.example.com")])
+    assert str(caught.value).startswith(f"Cannot read {journal} (Is a directory); it lists ")
+    assert "\n" not in str(caught.value)
+    assert not any(call.method in ("PUT", "DELETE") for call in api.calls)
+    assert journal.is_dir() and dumps(store) == before
+
+
+def test_journal_items_that_cannot_be_parsed_are_kept_as_they_are(
+    auth: Authenticator, store: ZoneStore
+) -> None:
+    before = dumps(store)
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    journal.parent.mkdir(parents=True)
+    odd = {"zone": 5, "name": "_acme-challenge", "value": "from-a-future-version"}
+    journal.write_text(json.dumps([odd]))
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    assert odd in json.loads(journal.read_text())
+    auth.cleanup([achall])
+    assert json.loads(journal.read_text()) == [odd]
+    assert dumps(store) == before
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[None]:
+    """No file can be made in ``directory``, not even by root (``chattr +i``)."""
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(directory)], check=False).returncode:
+            pytest.skip("chattr +i is not supported here")
+        try:
+            yield
+        finally:
+            subprocess.run(["chattr", "-i", str(directory)], check=True)
+    else:
+        directory.chmod(0o500)
+        try:
+            yield
+        finally:
+            directory.chmod(0o700)
+
+
+def test_a_journal_that_cannot_be_written_during_cleanup_is_one_warning(
+    auth: Authenticator, caplog: pytest.LogCaptureFixture
+) -> None:
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    journal = Path(auth.config.work_dir) / JOURNAL_NAME
+    with read_only(journal.parent), caplog.at_level(logging.WARNING):
+        auth.cleanup([achall])
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith(f"Could not update the journal {journal} while removing the "
+                              "challenge TXT value(s) at _acme-challenge.mail.example.com: ")

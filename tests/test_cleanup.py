@@ -211,8 +211,9 @@ def test_journal_of_the_previous_version_is_read_and_unknown_fields_kept(
     assert len(cleaner.leftovers(api.url)) == 2  # an unknown account may be this one
     cleaner.remove([entry(api, "old-format", account="")])
     assert store.dump("example.com") == before
-    (left,) = json.loads(journal.path.read_text())
+    left, broken = json.loads(journal.path.read_text())
     assert left["shard"] == 7 and left["value"] == "from-the-future"
+    assert broken == {"zone": "broken"}  # kept as found, never dropped
 
 
 def test_other_accounts_and_other_apis_are_not_leftovers(

@@ -139,14 +139,14 @@ class ApiSession:
         )
 
     def get_zone(self, zone: str, step: str, missing_ok: bool = False) -> Any:
-        """The decoded JSON of a zone read, or None when ``missing_ok`` and it is not a zone."""
+        """The decoded JSON list of a zone read, or None when ``missing_ok`` and it is not a zone."""
         response, _ = self._request("GET", zone, None, step)
         if missing_ok and response.status_code in NOT_A_ZONE_STATUSES:
             logger.debug("%s is not a zone of this account (HTTP %s)", zone, response.status_code)
             return None
         self._raise_for_status(response, step, zone)
         payload = json_or_none(response)
-        if payload is None:
+        if not isinstance(payload, list):  # the API answers a bare array of rrsets
             raise HostingerError(f"Unexpected answer from Hostinger's API while {step} for zone "
                                  f"{zone}: {excerpt(self._redact(response.text or 'empty'))}")
         return payload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import pytest
@@ -448,3 +449,22 @@ def test_extra_fields_and_odd_entries_are_ignored(client: HostingerClient,
         ' "new_field": true}, "junk", {"name": 5}]')))
     rrsets = client.zone_records("example.com")
     assert [(r.name, r.type, r.contents) for r in rrsets] == [("@", "A", ("1.2.3.4",))]
+
+
+@pytest.mark.parametrize("probing", [False, True], ids=["read", "probe"])
+def test_a_2xx_answer_that_is_not_a_list_never_shows_the_token(
+        client: HostingerClient, api: HostingerStub, caplog: pytest.LogCaptureFixture,
+        probing: bool) -> None:
+    caplog.set_level(logging.DEBUG)
+    # a JSON object (not the rrset array) echoing the Authorization header, with status 200
+    api.inject(Fault(method="GET", status=200, echo_token=True))
+    with pytest.raises(HostingerError) as caught:
+        if probing:
+            client.is_zone("example.com")
+        else:
+            client.zone_records("example.com")
+    assert str(caught.value).startswith("Unexpected answer from Hostinger's API while ")
+    assert "Bearer <redacted>" in str(caught.value)
+    assert TOKEN not in str(caught.value)
+    assert api.calls and caplog.records
+    assert not [r for r in caplog.records if TOKEN in r.getMessage()]

@@ -130,10 +130,10 @@ def system_servers() -> list[Nameserver]:
 
 def find_nameservers(zone: str, *, timeout: float) -> list[Nameserver]:
     """The zone's NS hosts with all their addresses, through the system's resolver."""
-    resolver = dns.resolver.Resolver()
     try:
+        resolver = dns.resolver.Resolver()  # NoResolverConfiguration without resolv.conf
         answer = resolver.resolve(zone, "NS", lifetime=timeout)
-    except dns.exception.DNSException as error:
+    except (dns.exception.DNSException, OSError) as error:
         raise LookupFailed(
             f"Cannot find the nameservers of zone {zone}: {error or type(error).__name__}. "
             "Name the servers to poll explicitly, or turn the propagation check off."

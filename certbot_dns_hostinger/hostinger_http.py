@@ -139,7 +139,7 @@ class ApiSession:
         )
 
     def get_zone(self, zone: str, step: str, missing_ok: bool = False) -> Any:
-        """The decoded JSON list of a zone read, or None when ``missing_ok`` and it is not a zone."""
+        """The JSON list of a zone read, or None when ``missing_ok`` and it is not a zone."""
         response, _ = self._request("GET", zone, None, step)
         if missing_ok and response.status_code in NOT_A_ZONE_STATUSES:
             logger.debug("%s is not a zone of this account (HTTP %s)", zone, response.status_code)

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import dns.resolver
 import josepy as jose
 import pytest
 from acme import challenges, messages
@@ -32,6 +33,7 @@ from sandbox.accounts import TOKEN, account_zones
 from sandbox.dns_server import DnsStub, delegated_view
 from sandbox.hostinger_api import CONFLICT_MESSAGE, Fault, HostingerStub, ZoneStore
 
+REAL_RESOLVER = dns.resolver.Resolver  # before any test points it at a stand-in
 ACCOUNT_KEY = jose.JWKRSA.load(test_util.load_vector("rsa512_key.pem"))
 ZONES = ("example.com", "example.co.uk", "b.example.com")
 
@@ -749,3 +751,23 @@ def test_a_journal_that_cannot_be_written_during_cleanup_is_one_warning(
     [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert warning.startswith(f"Could not update the journal {journal} while removing the "
                               "challenge TXT value(s) at _acme-challenge.mail.example.com: ")
+
+
+def test_no_resolv_conf_with_the_propagation_check_on_is_one_line(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "resolv.conf"
+    empty.write_text("")  # no nameserver line: dnspython raises NoResolverConfiguration
+    monkeypatch.setattr(dns.resolver, "Resolver",
+                        lambda *args, **kwargs: REAL_RESOLVER(filename=str(empty)))
+    before = dumps(store)
+    auth.config.dns_hostinger_propagation_check = "on"
+    achall = make_achall("mail.example.com")
+    with pytest.raises(errors.PluginError) as caught:
+        auth.perform([achall])
+    assert str(caught.value).startswith("Cannot find the nameservers of zone example.com: ")
+    assert str(caught.value).endswith("Name the servers to poll explicitly, or turn the "
+                                      "propagation check off.")
+    auth.cleanup([achall])
+    assert dumps(store) == before

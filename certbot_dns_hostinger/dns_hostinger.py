@@ -143,6 +143,9 @@ class Authenticator(dns_common.DNSAuthenticator):
         if any(char.isspace() for char in token):
             raise errors.PluginError(f"{self.dest(TOKEN_KEY)} in {path} contains white space; "
                                      "copy the whole token and nothing else.")
+        if not (token.isascii() and token.isprintable()):
+            raise errors.PluginError(f"{self.dest(TOKEN_KEY)} in {path} contains characters "
+                                     "that are not printable ASCII; copy the token again.")
         try:
             check_api_url(credentials.conf(URL_KEY) or DEFAULT_API_URL)
         except ValueError as error:

@@ -408,6 +408,9 @@ def test_unwritable_journal_is_one_line_and_nothing_is_written(
     ("dns_hostinger_api_token =\n", 'Property "dns_hostinger_api_token" not set'),
     ("dns_hostinger_api_token = '   '\n", "dns_hostinger_api_token is empty"),
     ("dns_hostinger_api_token = a b\n", "contains white space"),
+    ("dns_hostinger_api_token = abc\u2019def-secret\n",
+     "contains characters that are not printable ASCII; copy the token again"),
+    ("dns_hostinger_api_token = abc\x7fdef-secret\n", "not printable ASCII"),
     ("dns_hostinger_api_token = x\ndns_hostinger_api_url = http://api.example.com\n",
      "only https is allowed"),
     ("dns_hostinger_api_token = x\ndns_hostinger_api_url = developers.hostinger.com\n",
@@ -421,7 +424,9 @@ def test_bad_credentials_files_are_refused(credentials: Path, tmp_path: Path, ap
     with pytest.raises(errors.PluginError) as caught:
         auth.perform([make_achall("mail.example.com")])
     assert message in str(caught.value)
-    assert TOKEN not in str(caught.value)
+    assert TOKEN not in str(caught.value) and "secret" not in str(caught.value)
+    if "ASCII" in message:
+        assert f" in {credentials} contains" in str(caught.value)
     assert api.calls == []
 
 

@@ -25,7 +25,9 @@ from certbot_dns_hostinger.journal import Entry, Journal, JournalError, Status, 
 logger = logging.getLogger(__name__)
 
 REREAD_DELAYS = (1.0, 2.0, 3.0, 4.0)
-"""Pauses (10 s in all) between reads while a value just written is not shown yet."""
+"""Pauses between reads while a value just written is not shown yet."""
+REREAD_BUDGET = sum(REREAD_DELAYS)
+"""Seconds of such pauses per :meth:`Cleaner.remove` call, shared by all its zones."""
 RECENT_WRITE = 3600.0
 """Only values written less than this many seconds ago are waited for: a read lag is
 seconds; a value an hour old that no read shows was most likely never written."""
@@ -74,6 +76,8 @@ class Cleaner:
         self._journal = journal
         self._sleep = sleep
         self._clock = clock
+        self._deadline = 0.0  # end of the re-read pauses of the current remove()
+        self._removed: set[Entry] = set()  # entries of the current remove() gone already
 
     def leftovers(self, api_url: str) -> list[Entry]:
         """Journal entries this client may remove: same API URL, same or unknown account.
@@ -125,15 +129,19 @@ class Cleaner:
         """
         kept: list[Entry] = []
         zones = sorted(by_zone(entries))
+        self._deadline = self._clock() + REREAD_BUDGET
+        self._removed = set()
         for index, zone in enumerate(zones):
             mine = [entry for entry in entries if entry.zone == zone]
             try:
                 kept += self._remove_zone(zone, mine, origin)
             except RateLimitedError as error:
-                rest = [entry for entry in entries if entry.zone in zones[index:]]
+                rest = [entry for entry in entries if entry.zone in zones[index:]
+                        and entry not in self._removed]
                 self._warn_failed(rest, origin, error)
                 raise
             except HostingerError as error:
+                mine = [entry for entry in mine if entry not in self._removed]
                 expired = self._expired(mine)
                 self._journal.discard(expired)
                 self._warn_expired(expired, origin)
@@ -155,7 +163,7 @@ class Cleaner:
         pending = list(entries)
         unwanted = by_zone(entries)[zone]  # all of them, so a stale read never brings one back
         kept: list[Entry] = []
-        delays = iter(REREAD_DELAYS)
+        delays = iter(REREAD_DELAYS)  # within the deadline shared by all zones
         while True:
             rrsets = self._client.read_records(zone)
             shown = txt_values(rrsets)
@@ -172,11 +180,14 @@ class Cleaner:
                 gone += [e for e in visible if e not in stuck]
             if gone or expired:
                 self._journal.update(forget=[*gone, *expired])
+                self._removed.update(gone, expired)
             self._warn_expired(expired, origin)
             pending = [e for e in absent if e not in gone and e not in expired]
             waiting = [e for e in pending if self._age(statuses, e) < RECENT_WRITE]
             delay = next(delays, None) if waiting else None
-            if delay is None:
+            if delay is not None:
+                delay = min(delay, self._deadline - self._clock())
+            if delay is None or delay <= 0:
                 break
             logger.debug("%d value(s) in zone %s not shown yet; reading again in %.0f s",
                          len(pending), zone, delay)

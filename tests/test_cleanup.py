@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from certbot_dns_hostinger.cleanup import NEVER_SEEN_LIMIT, REREAD_DELAYS, Cleaner
+from certbot_dns_hostinger.cleanup import NEVER_SEEN_LIMIT, REREAD_BUDGET, REREAD_DELAYS, Cleaner
 from certbot_dns_hostinger.hostinger import HostingerClient
 from certbot_dns_hostinger.hostinger_http import RateLimitedError, token_fingerprint
 from certbot_dns_hostinger.journal import Entry, Journal, Status
@@ -223,3 +223,55 @@ def test_other_accounts_and_other_apis_are_not_leftovers(
     journal.add([mine, entry(api, "theirs", account="0badc0de"),
                  Entry("https://developers.hostinger.com", "example.com", "x", "y", ACCOUNT)])
     assert Cleaner(client, journal).leftovers(api.url) == [mine]
+
+
+class Clock:
+    """A clock that only moves when something sleeps on it."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def test_the_reread_budget_is_shared_by_all_zones(
+    api: HostingerStub, store: ZoneStore, client: HostingerClient, journal: Journal,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    store.read_lag = 3600.0  # no read in this run shows the writes
+    ours = [entry(api, "v1"), entry(api, "v2", zone="example.co.uk"),
+            entry(api, "v3", name="_acme-challenge.a", zone="b.example.com")]
+    write(client, journal, *ours)
+    clock = Clock()
+    kept = Cleaner(client, journal, sleep=clock.sleep, clock=clock).remove(ours)
+    assert sorted(kept) == sorted(ours)
+    assert 0 < sum(clock.sleeps) <= REREAD_BUDGET  # not 10 s per zone
+    assert len(warnings(caplog)) == 3
+
+
+def test_a_failure_in_a_later_round_names_only_what_is_still_there(
+    api: HostingerStub, store: ZoneStore, client: HostingerClient, journal: Journal,
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    store.read_lag = 2.0
+    first, second = entry(api, "v1"), entry(api, "v2", name="_acme-challenge.www2")
+    write(client, journal, first)
+    time.sleep(2.2)
+    write(client, journal, second)  # the first read of the cleanup shows only the first
+
+    def sleep(seconds: float) -> None:
+        api.inject(Fault(method="DELETE", status=403))  # the second round's removal fails
+        time.sleep(2.2)
+
+    assert Cleaner(client, journal, sleep=sleep).remove([first, second]) == [second]
+    assert store.txt("example.com", "_acme-challenge.mail") == []
+    [warning] = warnings(caplog)
+    assert warning.startswith("Could not remove the challenge TXT value(s) at "
+                              "_acme-challenge.www2.example.com: ")
+    assert list(journal.load()) == [second]

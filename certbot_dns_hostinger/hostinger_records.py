@@ -102,9 +102,21 @@ def parse_rrsets(payload: Any) -> list[RRSet]:
         contents = tuple(record["content"] for record in valid)
         disabled = frozenset(record["content"] for record in valid
                              if record.get("is_disabled") is True)
-        known_ttl = ttl if isinstance(ttl, int) and not isinstance(ttl, bool) and ttl > 0 else None
-        rrsets.append(RRSet(name.lower(), rtype.upper(), known_ttl, contents, disabled))
+        rrsets.append(RRSet(name.lower(), rtype.upper(), parse_ttl(ttl), contents, disabled))
     return rrsets
+
+
+def parse_ttl(ttl: Any) -> int | None:
+    """A TTL as read: a positive integral number, or a string of one (``"300"``, ``300.0``)."""
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float, str)):
+        return None
+    try:
+        number = float(ttl)
+    except ValueError:
+        return None
+    if not number.is_integer() or not 0 < number < 2**31:  # also rejects nan and inf
+        return None
+    return int(number)
 
 
 def _txt_rrsets(rrsets: Iterable[RRSet]) -> dict[str, RRSet]:

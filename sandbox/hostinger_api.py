@@ -102,6 +102,7 @@ class ZoneStore:
         self.lock = threading.RLock()
         self.read_lag = 0.0  # seconds the API's GET lags writes (DNS views have their own)
         self.quoting = "keep"  # "keep" or "escape": what a write does to a quoted TXT value
+        self.ttl_format = "int"  # "int", "str" or "float": how the API's GET shows TTLs
         initial = {name.lower(): _zone_from_rrsets(rrsets) for name, rrsets in dict(zones).items()}
         self._history: list[tuple[float, dict[str, Zone]]] = [(0.0, initial)]
 
@@ -114,6 +115,7 @@ class ZoneStore:
             self._history = [(time.monotonic() - SETUP_AGE, state)]
             self.read_lag = 0.0
             self.quoting = "keep"
+            self.ttl_format = "int"
 
     def latest(self) -> dict[str, Zone]:
         """The server's own truth, including writes not yet visible to readers."""
@@ -243,7 +245,12 @@ class HostingerApi:
     def _get(self, zone: str) -> tuple[int, Any]:
         state = self.store.api_visible()
         if zone in state:
-            return 200, rrsets_of(state[zone])
+            shown = rrsets_of(state[zone])
+            as_type = {"str": str, "float": float}.get(self.store.ttl_format)
+            for rrset in shown if as_type else ():
+                if "ttl" in rrset:
+                    rrset["ttl"] = as_type(rrset["ttl"])  # type: ignore[misc]
+            return 200, shown
         return self._not_a_zone(zone)
 
     def _not_a_zone(self, zone: str) -> tuple[int, Any]:

@@ -776,3 +776,20 @@ def test_no_resolv_conf_with_the_propagation_check_on_is_one_line(
                                       "propagation check off.")
     auth.cleanup([achall])
     assert dumps(store) == before
+
+
+@pytest.mark.parametrize("ttl_format", ["str", "float"])
+def test_a_ttl_read_as_a_string_or_float_is_kept_in_every_write(
+    auth: Authenticator, api: HostingerStub, store: ZoneStore, ttl_format: str
+) -> None:
+    store.add_zone("example.com", [*account_zones()["example.com"],
+                                   {"name": "_acme-challenge.mail", "type": "TXT", "ttl": 300,
+                                    "records": [{"content": "other-client-value"}]}])
+    store.ttl_format = ttl_format  # the GET shows "300" or 300.0
+    before = dumps(store)
+    achall = make_achall("mail.example.com")
+    auth.perform([achall])
+    auth.cleanup([achall])
+    puts = [call.body for call in api.calls if call.method == "PUT"]
+    assert [[rrset.get("ttl") for rrset in body["zone"]] for body in puts] == [[300], [300]]
+    assert dumps(store) == before

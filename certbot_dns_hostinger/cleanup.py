@@ -142,7 +142,7 @@ class Cleaner:
                 raise
             except HostingerError as error:
                 mine = [entry for entry in mine if entry not in self._removed]
-                expired = self._expired(mine)
+                expired = self._expired(mine, self._journal.load())
                 self._journal.discard(expired)
                 self._warn_expired(expired, origin)
                 mine = [entry for entry in mine if entry not in expired]
@@ -151,9 +151,8 @@ class Cleaner:
                 kept += mine
         return kept
 
-    def _expired(self, entries: Iterable[Entry]) -> list[Entry]:
+    def _expired(self, entries: Iterable[Entry], statuses: dict[Entry, Status]) -> list[Entry]:
         """Entries no read has shown in the NEVER_SEEN_LIMIT since they were written."""
-        statuses = self._journal.load()
         return [e for e in entries if not _status(statuses, e, self._clock()).seen
                 and self._age(statuses, e) > NEVER_SEEN_LIMIT]
 
@@ -170,7 +169,7 @@ class Cleaner:
             visible = [e for e in pending if e.value in shown.get(e.name, set())]
             absent = [e for e in pending if e not in visible]
             gone = [e for e in absent if _status(statuses, e, self._clock()).seen]
-            expired = [e for e in self._expired(absent) if e not in gone]
+            expired = [e for e in self._expired(absent, statuses) if e not in gone]
             if visible:
                 self._journal.update(seen=visible)
                 blocked = self._client.remove_from(zone, rrsets, unwanted)

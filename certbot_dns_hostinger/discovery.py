@@ -31,6 +31,7 @@ from certbot_dns_hostinger.hostinger import HostingerClient
 from certbot_dns_hostinger.hostinger_records import (
     RRSet,
     absolute_name,
+    is_within,
     relative_name,
     zone_candidates,
 )
@@ -168,7 +169,7 @@ class Discovery:
             return
         # The servers the CA asks are those of the zone DNS names, when it lies inside the
         # account's zone; a zone above it means the account's zone is not delegated at all.
-        ns_zone = public_zone if public_zone and _within(public_zone, zone) else zone
+        ns_zone = public_zone if public_zone and is_within(public_zone, zone) else zone
         public = self._public_hosts(ns_zone)
         if public is None:
             logger.debug("DNS could not tell the nameservers of %s; delegation not checked",
@@ -230,11 +231,6 @@ def _follow(chain: list[str], target: str) -> None:
     if target in chain:
         raise DiscoveryError(f"CNAME loop at {' -> '.join([*chain, target])}.")
     chain.append(target)
-
-
-def _within(name: str, zone: str) -> bool:
-    labels, zone_labels = name.split("."), zone.split(".")
-    return labels[-len(zone_labels):] == zone_labels
 
 
 def _fall_back(name: str, reason: str) -> None:

@@ -203,17 +203,18 @@ class Authenticator(dns_common.DNSAuthenticator):
         self._attempt_cleanup = True
         client = self._get_client()
         with _plugin_errors():
+            api_url = self._api_url()
             try:
                 discovery = Discovery(client, override, self.conf("delegation-check") != "off",
                                       poll_public=self.conf("propagation-check") != "off")
                 targets = {pair: discovery.target(pair[0]) for pair in pairs}
-                self._cleaner().remove_leftovers(self._api_url())
-                entries = {pair: Entry(self._api_url(), target.zone, target.name, pair[1],
+                self._cleaner().remove_leftovers(api_url)
+                entries = {pair: Entry(api_url, target.zone, target.name, pair[1],
                                        client.account)
                            for pair, target in targets.items()}
                 self._write(client, entries, ttl)
             except RateLimitedError as error:
-                raise errors.PluginError(self._cleaner().stopped(error, self._api_url())) from None
+                raise errors.PluginError(self._cleaner().stopped(error, api_url)) from None
             self._wait_for_propagation(list(entries.values()), discovery, wait)
 
     def _write(self, client: hostinger.HostingerClient, entries: dict[Pair, Entry],

@@ -68,15 +68,20 @@ def zone_candidates(fqdn: str) -> list[str]:
     return [suffix for suffix in suffixes if not suffix.startswith("_")]
 
 
-def relative_name(fqdn: str, zone: str) -> str:
-    """The name of ``fqdn`` relative to ``zone`` (``@`` for the apex), compared by labels."""
+def is_within(fqdn: str, zone: str) -> bool:
+    """Whether ``fqdn`` is ``zone`` or a name below it, compared by labels."""
     name_labels = fqdn.rstrip(".").lower().split(".")
     zone_labels = zone.rstrip(".").lower().split(".")
-    if name_labels == zone_labels:
-        return "@"
-    if name_labels[-len(zone_labels):] != zone_labels:
+    return name_labels[-len(zone_labels):] == zone_labels
+
+
+def relative_name(fqdn: str, zone: str) -> str:
+    """The name of ``fqdn`` relative to ``zone`` (``@`` for the apex), compared by labels."""
+    if not is_within(fqdn, zone):
         raise ValueError(f"{fqdn} is not inside zone {zone}")
-    return ".".join(name_labels[: -len(zone_labels)])
+    name_labels = fqdn.rstrip(".").lower().split(".")
+    depth = len(zone.rstrip(".").split("."))
+    return ".".join(name_labels[:-depth]) or "@"
 
 
 def absolute_name(name: str, zone: str) -> str:
